@@ -1,0 +1,241 @@
+"""Routers, filters and the dispatcher that feeds each incoming message to one handler.
+
+Style of aiogram 3: handlers register on a `Router` with filters; routers nest; the first
+handler whose filters all pass handles the message. The dispatcher owns the per-user
+lock: lock first, then load the conversation record, so two quick messages from one user
+can never both read the same state.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.fsm import FSMContext, State
+from bot.messages import Incoming, Reply, as_replies
+from bot.storage.base import StateStore
+
+log = logging.getLogger("bot.dispatcher")
+
+Handler = Callable[["Incoming", "Context"], Awaitable[Any]]
+Filter = Callable[["Incoming", "Context"], Any]
+Middleware = Callable[[Handler, "Incoming", "Context"], Awaitable[Any]]
+
+
+@dataclass
+class Context:
+    """What a handler gets besides the message: its conversation, the app's services."""
+
+    state: FSMContext
+    services: Any  # the aiohttp app (a mapping of typed keys); handlers look up their deps
+    data: dict[str, Any] = field(default_factory=dict)  # set by filters and middlewares
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.services[key]
+
+
+# --- filters ----------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return text.strip().lower().replace("？", "?")
+
+
+class Text:
+    """Text message equal to one of the words (or starting with one, `prefix=True`)."""
+
+    def __init__(self, *words: str, prefix: bool = False) -> None:
+        self.words = tuple(_norm(w) for w in words)
+        self.prefix = prefix
+
+    def __call__(self, msg: Incoming, ctx: Context) -> bool | dict:
+        if msg.type != "text":
+            return False
+        text = _norm(msg.content)
+        for w in self.words:
+            if text == w:
+                return {"keyword": w, "rest": ""}
+            if self.prefix and text.startswith(w):
+                return {"keyword": w, "rest": msg.content.strip()[len(w) :].strip()}
+        return False
+
+
+class Regex:
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+
+    def __call__(self, msg: Incoming, ctx: Context) -> bool | dict:
+        m = self.pattern.fullmatch(msg.content.strip()) if msg.type == "text" else None
+        return {"match": m} if m else False
+
+
+class StateIs:
+    """Conversation is in one of the states; `None` means no conversation, `"*"` any."""
+
+    def __init__(self, *states: State | str | type | None) -> None:
+        self.states = states
+
+    def __call__(self, msg: Incoming, ctx: Context) -> bool:
+        current = ctx.state.state
+        for s in self.states:
+            if s == "*":
+                return True
+            if s is None and current is None:
+                return True
+            if isinstance(s, type) and hasattr(s, "contains") and s.contains(current):
+                return True
+            if s is not None and not isinstance(s, type) and str(s) == current:
+                return True
+        return False
+
+
+class Event:
+    def __init__(self, *names: str) -> None:
+        self.names = tuple(n.lower() for n in names)
+
+    def __call__(self, msg: Incoming, ctx: Context) -> bool:
+        return msg.type == "event" and msg.event in self.names
+
+
+class Click:
+    """Menu click with one of the keys (CLICK events)."""
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = keys
+
+    def __call__(self, msg: Incoming, ctx: Context) -> bool:
+        return msg.type == "event" and msg.event == "click" and msg.event_key in self.keys
+
+
+class MsgType:
+    def __init__(self, *types: str) -> None:
+        self.types = types
+
+    def __call__(self, msg: Incoming, ctx: Context) -> bool:
+        return msg.type in self.types
+
+
+def _any_message(msg: Incoming, ctx: Context) -> bool:
+    return msg.type != "event"
+
+
+def _any_event(msg: Incoming, ctx: Context) -> bool:
+    return msg.type == "event"
+
+
+# --- routers ----------------------------------------------------------------------------
+@dataclass
+class _Registered:
+    handler: Handler
+    filters: tuple[Filter, ...]
+
+
+class Router:
+    """Handlers with filters, tried in registration order; sub-routers after own handlers."""
+
+    def __init__(self, name: str = "router") -> None:
+        self.name = name
+        self._handlers: list[_Registered] = []
+        self._children: list[Router] = []
+
+    def include_router(self, router: Router) -> Router:
+        self._children.append(router)
+        return router
+
+    def register(self, handler: Handler, *filters: Filter) -> Handler:
+        self._handlers.append(_Registered(handler, filters))
+        return handler
+
+    def message(self, *filters: Filter) -> Callable[[Handler], Handler]:
+        """Handler for user messages (anything but events)."""
+        return lambda h: self.register(h, _any_message, *filters)
+
+    def event(self, *filters: Filter) -> Callable[[Handler], Handler]:
+        return lambda h: self.register(h, _any_event, *filters)
+
+    def click(self, *keys: str) -> Callable[[Handler], Handler]:
+        return lambda h: self.register(h, Click(*keys))
+
+    async def resolve(self, msg: Incoming, ctx: Context) -> Handler | None:
+        for reg in self._handlers:
+            if await _passes(reg.filters, msg, ctx):
+                return reg.handler
+        for child in self._children:
+            found = await child.resolve(msg, ctx)
+            if found is not None:
+                return found
+        return None
+
+
+async def _passes(filters: Iterable[Filter], msg: Incoming, ctx: Context) -> bool:
+    extra: dict[str, Any] = {}
+    for f in filters:
+        res = f(msg, ctx)
+        if inspect.isawaitable(res):
+            res = await res
+        if not res:
+            return False
+        if isinstance(res, dict):
+            extra.update(res)
+    ctx.data.update(extra)
+    return True
+
+
+class Dispatcher(Router):
+    """Root router. `feed` handles one message under the user's lock."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        *,
+        fsm_ttl: float = 24 * 3600,
+        lock_ttl: float = 60.0,
+        lock_timeout: float = 20.0,
+    ) -> None:
+        super().__init__("root")
+        self.store = store
+        self.fsm_ttl = fsm_ttl
+        self.lock_ttl = lock_ttl
+        self.lock_timeout = lock_timeout
+        self.middlewares: list[Middleware] = []
+
+    def middleware(self, mw: Middleware) -> Middleware:
+        """Outer middleware: runs around every handler call, in registration order."""
+        self.middlewares.append(mw)
+        return mw
+
+    async def feed(self, msg: Incoming, services: Any = None) -> list[Reply]:
+        lock = self.store.lock(f"chat:{msg.openid}", ttl=self.lock_ttl, timeout=self.lock_timeout)
+        async with lock:
+            fsm = await FSMContext(self.store, f"fsm:{msg.openid}", ttl=self.fsm_ttl).load()
+            if fsm.is_stale(msg.create_time, msg.msg_id):
+                log.info("stale message ignored", extra={"openid": msg.openid,
+                                                         "msg_id": msg.msg_id})
+                return []
+            ctx = Context(state=fsm, services=services)
+            result = await self._call(msg, ctx)
+            fsm.advance(msg.create_time, msg.msg_id)
+            await fsm.save()
+        return as_replies(result)
+
+    async def _call(self, msg: Incoming, ctx: Context) -> Any:
+        async def innermost(m: Incoming, c: Context) -> Any:
+            handler = await self.resolve(m, c)
+            if handler is None:
+                log.info("no handler", extra={"type": m.type, "event": m.event})
+                return None
+            return await handler(m, c)
+
+        call: Handler = innermost
+        for mw in reversed(self.middlewares):
+            call = _wrap(mw, call)
+        return await call(msg, ctx)
+
+
+def _wrap(mw: Middleware, inner: Handler) -> Handler:
+    async def wrapped(m: Incoming, c: Context) -> Any:
+        return await mw(inner, m, c)
+
+    return wrapped

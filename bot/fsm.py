@@ -1,0 +1,128 @@
+"""Conversation state as an explicit state machine, stored in the state store.
+
+Style of aiogram 3: a conversation declares its states in a `StatesGroup`; the dispatcher
+takes the per-user lock first and only then loads the record, so two quick messages from
+one user are applied one after the other on the state the first one left.
+
+One record per user holds state, data and the position of the last applied message
+(CreateTime, MsgId). A message older than that position was meant for a question that is
+no longer pending: the dispatcher does not apply it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.storage.base import StateStore
+
+DEFAULT_TTL = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A named state; `group:name` once it belongs to a StatesGroup."""
+
+    name: str = ""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StatesGroup:
+    """Subclass and declare `State()` attributes; names become `Group:attr`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for attr, value in list(vars(cls).items()):
+            if isinstance(value, State):
+                setattr(cls, attr, State(f"{cls.__name__}:{attr}"))
+
+    @classmethod
+    def states(cls) -> list[State]:
+        return [v for v in vars(cls).values() if isinstance(v, State)]
+
+    @classmethod
+    def contains(cls, state: str | None) -> bool:
+        return state is not None and state.startswith(f"{cls.__name__}:")
+
+
+class FSMContext:
+    """A user's conversation record, loaded once per message and saved if changed."""
+
+    def __init__(self, store: StateStore, key: str, *, ttl: float = DEFAULT_TTL) -> None:
+        self.store = store
+        self.key = key
+        self.ttl = ttl
+        self._record: dict[str, Any] = {"state": None, "data": {}, "pos": [0, 0]}
+        self._dirty = False
+
+    async def load(self) -> FSMContext:
+        record = await self.store.get_json(self.key)
+        if isinstance(record, dict):
+            self._record = {
+                "state": record.get("state"),
+                "data": record.get("data") or {},
+                "pos": record.get("pos") or [0, 0],
+            }
+        return self
+
+    async def save(self) -> None:
+        if not self._dirty:
+            return
+        if self._record["state"] is None and not self._record["data"]:
+            # Keep the position so a late message is still recognised as stale.
+            await self.store.set_json(self.key, {"pos": self._record["pos"]}, ttl=self.ttl)
+        else:
+            await self.store.set_json(self.key, self._record, ttl=self.ttl)
+        self._dirty = False
+
+    # --- state ---------------------------------------------------------------------------
+    @property
+    def state(self) -> str | None:
+        return self._record["state"]
+
+    async def get_state(self) -> str | None:
+        return self._record["state"]
+
+    async def set_state(self, state: State | str | None) -> None:
+        self._record["state"] = None if state is None else str(state)
+        self._dirty = True
+
+    async def get_data(self) -> dict[str, Any]:
+        return dict(self._record["data"])
+
+    async def set_data(self, data: dict[str, Any]) -> None:
+        self._record["data"] = dict(data)
+        self._dirty = True
+
+    async def update_data(self, **values: Any) -> dict[str, Any]:
+        self._record["data"].update(values)
+        self._dirty = True
+        return dict(self._record["data"])
+
+    async def clear(self) -> None:
+        self._record["state"] = None
+        self._record["data"] = {}
+        self._dirty = True
+
+    # --- message ordering ----------------------------------------------------------------
+    def is_stale(self, create_time: int, msg_id: int | None) -> bool:
+        """True when a newer message has already been applied to this conversation.
+
+        WeChat's CreateTime has one-second resolution, so within one second MsgId (which
+        WeChat assigns increasingly) decides; events carry no MsgId and are never stale.
+        """
+        if msg_id is None:
+            return False
+        last_time, last_id = self._record["pos"]
+        if create_time != last_time:
+            return create_time < last_time
+        return msg_id <= last_id
+
+    def advance(self, create_time: int, msg_id: int | None) -> None:
+        if msg_id is None:
+            return
+        if [create_time, msg_id] > list(self._record["pos"]):
+            self._record["pos"] = [create_time, msg_id]
+            self._dirty = True

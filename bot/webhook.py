@@ -1,0 +1,217 @@
+"""The WeChat webhook: verification, signatures, AES, retry dedup and the 5-second rule.
+
+Why each step:
+- WeChat signs every request; a bad signature or a timestamp more than 5 minutes off is
+  refused with 403 before anything is parsed (replay protection).
+- WeChat retries a message three times when no answer comes within 5 s. We claim each
+  message id once in the state store (shared by all processes): the first request
+  handles it, a retry waits for that result and gets the same reply, never a second run.
+- A handler that has not answered within WECHAT_REPLY_DEADLINE (4.5 s) is answered
+  `success` and its reply goes out later as a customer-service message.
+- Nothing a stranger sends can make this a 500: malformed or oversized bodies get a 4xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from bot.appkeys import BACKGROUND, CLIENT, DISPATCHER, SETTINGS, STORE
+from bot.messages import Incoming, Reply, Text
+from bot.signature import DecryptError, MessageCrypto, extract_encrypt, signature_ok
+
+log = logging.getLogger("bot.webhook")
+
+MAX_BODY = 64 * 1024
+DEDUP_TTL = 300.0  # WeChat's retries come within ~15 s; keep the answer a while longer
+PENDING = b"P"
+DEFERRED = b"D"
+NO_REPLY = b"N"
+SORRY = "系统繁忙，请稍后再试。"
+
+
+def _success() -> web.Response:
+    return web.Response(text="success", content_type="text/plain")
+
+
+class Webhook:
+    """Request handlers bound to one app; build with `Webhook(app)` at startup."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        settings = app[SETTINGS]
+        self.settings = settings
+        self.token = settings.wechat_token.get_secret_value()
+        self.crypto = (
+            MessageCrypto(self.token, settings.wechat_appid, settings.aes_keys)
+            if settings.aes_keys
+            else None
+        )
+
+    # --- GET: URL verification -----------------------------------------------------------
+    async def verify(self, request: web.Request) -> web.Response:
+        q = request.query
+        self._check_request_signature(q)
+        if q.get("encrypt_type") == "aes" and "msg_signature" in q and self.crypto:
+            # Safe-mode style verification: echostr is encrypted and signed.
+            echostr = q.get("echostr", "")
+            if not signature_ok(q["msg_signature"], self.token, q["timestamp"], q["nonce"],
+                                echostr):
+                raise web.HTTPForbidden(text="bad msg_signature")
+            try:
+                text, _ = self.crypto.decrypt(echostr)
+            except DecryptError:
+                raise web.HTTPBadRequest(text="cannot decrypt echostr") from None
+            return web.Response(text=text)
+        return web.Response(text=q.get("echostr", ""))
+
+    def _check_request_signature(self, q: Any) -> None:
+        timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+        if not signature_ok(q.get("signature"), self.token, timestamp, nonce):
+            log.warning("bad signature")
+            raise web.HTTPForbidden(text="bad signature")
+        try:
+            ts = int(timestamp)
+        except ValueError:
+            raise web.HTTPForbidden(text="bad timestamp") from None
+        if abs(time.time() - ts) > self.settings.wechat_max_clock_skew:
+            log.warning("timestamp outside the allowed window", extra={"timestamp": ts})
+            raise web.HTTPForbidden(text="stale timestamp")
+
+    # --- POST: messages -----------------------------------------------------------------
+    async def receive(self, request: web.Request) -> web.Response:
+        q = request.query
+        self._check_request_signature(q)
+        body = await self._read_body(request)
+        encrypted = q.get("encrypt_type") == "aes"
+        xml = self._plaintext(body, q) if encrypted else body
+        try:
+            msg = Incoming.from_xml(xml)
+        except ValueError as exc:
+            log.warning("malformed message", extra={"reason": str(exc)})
+            raise web.HTTPBadRequest(text=f"malformed message: {exc}") from None
+        if msg.type == "unknown":
+            log.info("unknown message type", extra={"msg_type": msg.raw.get("MsgType")})
+            return _success()
+        xml_reply = await self._handle_once(msg)
+        if xml_reply is None:
+            return _success()
+        if encrypted and self.crypto is not None:
+            xml_reply = self.crypto.encrypt_reply(xml_reply, q["timestamp"], q["nonce"])
+        return web.Response(text=xml_reply, content_type="application/xml")
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
+                                                actual_size=request.content_length)
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
+        if not body.strip():
+            raise web.HTTPBadRequest(text="empty body")
+        if b"<!DOCTYPE" in body.upper() or b"<!ENTITY" in body.upper():
+            raise web.HTTPBadRequest(text="DOCTYPE not allowed")
+        return body
+
+    def _plaintext(self, body: bytes, q: Any) -> bytes:
+        """Decrypt a safe/compatible-mode body after checking its msg_signature."""
+        try:
+            encrypt = extract_encrypt(body)
+        except Exception:  # ElementTree raises ParseError and friends
+            raise web.HTTPBadRequest(text="malformed XML") from None
+        if encrypt is None:
+            raise web.HTTPBadRequest(text="missing Encrypt")
+        if self.crypto is None:
+            raise web.HTTPBadRequest(text="encrypted message but no WECHAT_AES_KEY configured")
+        if not signature_ok(q.get("msg_signature"), self.token, q.get("timestamp", ""),
+                            q.get("nonce", ""), encrypt):
+            log.warning("bad msg_signature")
+            raise web.HTTPForbidden(text="bad msg_signature")
+        try:
+            text, key_index = self.crypto.decrypt(encrypt)
+        except DecryptError:
+            log.warning("cannot decrypt with the current or previous key")
+            raise web.HTTPBadRequest(text="cannot decrypt") from None
+        if key_index:
+            log.info("decrypted with the previous EncodingAESKey")
+        return text.encode()
+
+    # --- exactly-once handling ----------------------------------------------------------
+    async def _handle_once(self, msg: Incoming) -> str | None:
+        """Run the dispatcher once per message id; retries get the stored answer."""
+        store = self.app[STORE]
+        key = f"dedup:{self.settings.wechat_appid}:{msg.dedup_id}"
+        if await store.set(key, PENDING, ttl=DEDUP_TTL, nx=True):
+            return await self._run(msg, key)
+        log.info("retry of a message already claimed", extra={"dedup": msg.dedup_id})
+        deadline = time.monotonic() + self.settings.wechat_reply_deadline
+        delay = 0.01
+        while True:
+            value = await store.get(key)
+            if value is None or value in (DEFERRED, NO_REPLY):
+                return None
+            if value != PENDING:
+                return json.loads(value)["xml"]
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _run(self, msg: Incoming, key: str) -> str | None:
+        store = self.app[STORE]
+        task = asyncio.create_task(self._dispatch(msg))
+        done, _ = await asyncio.wait({task}, timeout=self.settings.wechat_reply_deadline)
+        if not done:
+            await store.set(key, DEFERRED, ttl=DEDUP_TTL)
+            log.warning("handler missed the reply deadline; answering later",
+                        extra={"dedup": msg.dedup_id})
+            self._background(self._send_later(msg, task))
+            return None
+        replies = task.result()
+        if not replies:
+            await store.set(key, NO_REPLY, ttl=DEDUP_TTL)
+            return None
+        first = replies[0].to_xml(msg)
+        await store.set(key, json.dumps({"xml": first}, ensure_ascii=False), ttl=DEDUP_TTL)
+        if len(replies) > 1:
+            self._background(self._send_custom(msg.openid, replies[1:]))
+        return first
+
+    async def _dispatch(self, msg: Incoming) -> list[Reply]:
+        try:
+            return await self.app[DISPATCHER].feed(msg, self.app)
+        except Exception:
+            log.exception("handler failed", extra={"dedup": msg.dedup_id})
+            return [Text(SORRY)]
+
+    async def _send_later(self, msg: Incoming, task: asyncio.Task) -> None:
+        replies = await task
+        await self._send_custom(msg.openid, replies)
+
+    async def _send_custom(self, openid: str, replies: list[Reply]) -> None:
+        client = self.app[CLIENT]
+        for reply in replies:
+            try:
+                await client.send_custom_message(openid, reply.to_custom_message())
+            except Exception:
+                log.exception("customer-service message failed", extra={"openid": openid})
+                return
+
+    def _background(self, coro: Any) -> None:
+        tasks = self.app[BACKGROUND]
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+
+def setup_webhook(app: web.Application, path: str) -> Webhook:
+    """Route GET (URL verification) and POST (messages) at `path`."""
+    webhook = Webhook(app)
+    app.router.add_get(path, webhook.verify)
+    app.router.add_post(path, webhook.receive)
+    return webhook

@@ -1,0 +1,1 @@
+"""Settings and policy-year data files."""

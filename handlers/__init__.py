@@ -1,0 +1,20 @@
+"""What users do, one module per conversation or page; `setup` wires them into the app.
+
+This is the composition root named by the HANDLERS_MODULE setting: bot/ calls `setup(app)`
+and stays ignorant of the domain.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.appkeys import DISPATCHER
+from handlers import menu, users
+
+
+def setup(app: web.Application) -> None:
+    dp = app[DISPATCHER]
+    dp.middleware(users.track_user)
+    dp.include_router(menu.router)
+    # Conversations are included here as they are built; the fallback stays last.
+    dp.include_router(menu.fallback)
