@@ -214,9 +214,10 @@ class Dispatcher(Router):
                 log.info("stale message ignored", extra={"openid": msg.openid,
                                                          "msg_id": msg.msg_id})
                 return []
+            if msg.msg_id is not None:
+                fsm.message_pos = (msg.create_time, msg.msg_id)
             ctx = Context(state=fsm, services=services)
             result = await self._call(msg, ctx)
-            fsm.advance(msg.create_time, msg.msg_id)
             await fsm.save()
         return as_replies(result)
 

@@ -4,9 +4,10 @@ Style of aiogram 3: a conversation declares its states in a `StatesGroup`; the d
 takes the per-user lock first and only then loads the record, so two quick messages from
 one user are applied one after the other on the state the first one left.
 
-One record per user holds state, data and the position of the last applied message
-(CreateTime, MsgId). A message older than that position was meant for a question that is
-no longer pending: the dispatcher does not apply it.
+One record per user holds state, data and the position (CreateTime, MsgId) of the message
+after which the pending question was asked. A message sent before that position was meant
+for an earlier question: the dispatcher does not apply it. Conversations that ask no
+questions never set the position, so none of their messages is ever dropped.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ class FSMContext:
         self.store = store
         self.key = key
         self.ttl = ttl
-        self._record: dict[str, Any] = {"state": None, "data": {}, "pos": [0, 0]}
+        self._record: dict[str, Any] = {"state": None, "data": {}, "asked": [0, 0]}
         self._dirty = False
+        # Position of the message being handled; set by the dispatcher.
+        self.message_pos: tuple[int, int] = (0, 0)
 
     async def load(self) -> FSMContext:
         record = await self.store.get_json(self.key)
@@ -63,7 +66,7 @@ class FSMContext:
             self._record = {
                 "state": record.get("state"),
                 "data": record.get("data") or {},
-                "pos": record.get("pos") or [0, 0],
+                "asked": record.get("asked") or [0, 0],
             }
         return self
 
@@ -72,7 +75,7 @@ class FSMContext:
             return
         if self._record["state"] is None and not self._record["data"]:
             # Keep the position so a late message is still recognised as stale.
-            await self.store.set_json(self.key, {"pos": self._record["pos"]}, ttl=self.ttl)
+            await self.store.set_json(self.key, {"asked": self._record["asked"]}, ttl=self.ttl)
         else:
             await self.store.set_json(self.key, self._record, ttl=self.ttl)
         self._dirty = False
@@ -106,23 +109,19 @@ class FSMContext:
         self._record["data"] = {}
         self._dirty = True
 
-    # --- message ordering ----------------------------------------------------------------
+    # --- questions and stale answers ----------------------------------------------------
+    def question_asked(self) -> None:
+        """Record that the reply to the current message asks a new question."""
+        if self.message_pos > tuple(self._record["asked"]):
+            self._record["asked"] = list(self.message_pos)
+            self._dirty = True
+
     def is_stale(self, create_time: int, msg_id: int | None) -> bool:
-        """True when a newer message has already been applied to this conversation.
+        """True when the message was sent before the pending question was asked.
 
         WeChat's CreateTime has one-second resolution, so within one second MsgId (which
         WeChat assigns increasingly) decides; events carry no MsgId and are never stale.
         """
         if msg_id is None:
             return False
-        last_time, last_id = self._record["pos"]
-        if create_time != last_time:
-            return create_time < last_time
-        return msg_id <= last_id
-
-    def advance(self, create_time: int, msg_id: int | None) -> None:
-        if msg_id is None:
-            return
-        if [create_time, msg_id] > list(self._record["pos"]):
-            self._record["pos"] = [create_time, msg_id]
-            self._dirty = True
+        return (create_time, msg_id) < tuple(self._record["asked"])

@@ -160,27 +160,39 @@ class Webhook:
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+            delay = min(delay * 2, 0.05)
 
     async def _run(self, msg: Incoming, key: str) -> str | None:
+        """Answer within the deadline, or `success` and the reply later.
+
+        The work runs in its own task that records its own result, so neither a request
+        cancelled by a client that gave up nor a slow handler loses the answer: the deferral
+        and the result race through one compare-and-set on the dedup key.
+        """
         store = self.app[STORE]
-        task = asyncio.create_task(self._dispatch(msg))
+        task = asyncio.create_task(self._process(msg, key))
+        self._track(task)
         done, _ = await asyncio.wait({task}, timeout=self.settings.wechat_reply_deadline)
-        if not done:
-            await store.set(key, DEFERRED, ttl=DEDUP_TTL)
+        if done:
+            return task.result()
+        if await store.compare_and_set(key, PENDING, DEFERRED, ttl=DEDUP_TTL):
             log.warning("handler missed the reply deadline; answering later",
                         extra={"dedup": msg.dedup_id})
-            self._background(self._send_later(msg, task))
             return None
-        replies = task.result()
-        if not replies:
-            await store.set(key, NO_REPLY, ttl=DEDUP_TTL)
-            return None
-        first = replies[0].to_xml(msg)
-        await store.set(key, json.dumps({"xml": first}, ensure_ascii=False), ttl=DEDUP_TTL)
-        if len(replies) > 1:
-            self._background(self._send_custom(msg.openid, replies[1:]))
-        return first
+        return await task  # it finished between the timeout and the compare-and-set
+
+    async def _process(self, msg: Incoming, key: str) -> str | None:
+        store = self.app[STORE]
+        replies = await self._dispatch(msg)
+        first = replies[0].to_xml(msg) if replies else None
+        value = NO_REPLY if first is None else json.dumps({"xml": first}, ensure_ascii=False)
+        if await store.compare_and_set(key, PENDING, value, ttl=DEDUP_TTL):
+            if len(replies) > 1:
+                self._track(asyncio.create_task(self._send_custom(msg.openid, replies[1:])))
+            return first
+        # The request already answered `success`: everything goes as customer-service.
+        await self._send_custom(msg.openid, replies)
+        return None
 
     async def _dispatch(self, msg: Incoming) -> list[Reply]:
         try:
@@ -188,10 +200,6 @@ class Webhook:
         except Exception:
             log.exception("handler failed", extra={"dedup": msg.dedup_id})
             return [Text(SORRY)]
-
-    async def _send_later(self, msg: Incoming, task: asyncio.Task) -> None:
-        replies = await task
-        await self._send_custom(msg.openid, replies)
 
     async def _send_custom(self, openid: str, replies: list[Reply]) -> None:
         client = self.app[CLIENT]
@@ -202,9 +210,9 @@ class Webhook:
                 log.exception("customer-service message failed", extra={"openid": openid})
                 return
 
-    def _background(self, coro: Any) -> None:
+    def _track(self, task: asyncio.Task) -> None:
+        """Keep a reference (tasks are weakly held) and let shutdown wait for it."""
         tasks = self.app[BACKGROUND]
-        task = asyncio.create_task(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 

@@ -115,6 +115,6 @@ def sim_for(service):
 @pytest.fixture
 def fake_control(service):
     from bot.appkeys import FAKE_BASE
-    from bot.fake_platform.app import FakeWeChatControl
+    from bot.fake_platform import FakeWeChatControl
 
     return FakeWeChatControl(service.session, service.server.app[FAKE_BASE])

@@ -10,7 +10,10 @@ import redis.asyncio as redis
 
 from bot.storage.base import StateStore
 
-_CAD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_CAD = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 _CAS = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   if tonumber(ARGV[3]) > 0 then redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -40,7 +43,12 @@ class RedisStore(StateStore):
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "zc") -> RedisStore:
-        return cls(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5), namespace)
+        # A blocking pool: past max_connections callers wait for a free connection instead
+        # of failing (redis-py's default pool raises MaxConnectionsError).
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=64, timeout=10, socket_timeout=5, socket_connect_timeout=5
+        )
+        return cls(redis.Redis(connection_pool=pool), namespace)
 
     async def get(self, key: str) -> bytes | None:
         return await self.client.get(self.k(key))
