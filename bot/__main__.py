@@ -188,6 +188,20 @@ def cmd_chat(args: argparse.Namespace) -> int:
                                 mode=args.mode))
 
 
+def _domain_commands(sub: argparse._SubParsersAction) -> None:
+    """Commands of the domain, from the composition root (HANDLERS_MODULE), if it has any."""
+    import importlib
+
+    try:
+        module_name = load_settings().handlers_module
+    except SettingsError:
+        return  # the command that runs will report the configuration error
+    module = importlib.import_module(module_name)
+    register = getattr(module, "register_commands", None)
+    if register is not None:
+        register(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -219,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                                          / "menu.json"))
     p.set_defaults(func=cmd_push_menu)
 
+    _domain_commands(sub)
     args = parser.parse_args(argv)
     if getattr(args, "workers", 1) < 1:
         parser.error("--workers must be at least 1")

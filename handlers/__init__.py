@@ -10,6 +10,9 @@ from aiohttp import web
 
 from bot.appkeys import DISPATCHER
 from handlers import menu, users
+from handlers.commands import register_commands
+
+__all__ = ["register_commands", "setup"]
 
 
 def setup(app: web.Application) -> None:

@@ -1,5 +1,6 @@
 """Tortoise ORM models, and nothing else. Migrations live in /migrations (aerich)."""
 
+from models.admin import AdminToken, AuditLog
 from models.users import WechatUser
 
-__all__ = ["WechatUser"]
+__all__ = ["AdminToken", "AuditLog", "WechatUser"]

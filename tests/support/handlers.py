@@ -53,6 +53,9 @@ async def step(msg: Incoming, ctx: Context) -> str:
     return f"n={n + 1}"
 
 
+register_commands = handlers.register_commands
+
+
 def setup(app: web.Application) -> None:
     app[DISPATCHER].include_router(router)
     handlers.setup(app)
