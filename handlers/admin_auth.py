@@ -24,7 +24,7 @@ from models import AdminToken, AuditLog
 REGION_ADMIN = "region_admin"
 LEAGUE_CITY_OFFICER = "league_city_officer"
 ROLES = (REGION_ADMIN, LEAGUE_CITY_OFFICER)
-TOKEN_PREFIX = "zca_"
+TOKEN_PREFIX = "zca_"  # noqa: S105 - a public prefix, not a secret
 
 
 @dataclass(frozen=True, slots=True)

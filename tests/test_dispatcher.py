@@ -37,6 +37,7 @@ def build(dp: Dispatcher) -> list[str]:
     async def start(msg, ctx: Context):
         await ctx.state.set_state(Quiz.asking)
         await ctx.state.update_data(q=1)
+        ctx.state.question_asked()
         return "问题1"
 
     @quiz.message(StateIs(Quiz.asking))
@@ -44,6 +45,7 @@ def build(dp: Dispatcher) -> list[str]:
         data = await ctx.state.get_data()
         seen.append(f"q{data['q']}={msg.text}")
         await ctx.state.update_data(q=data["q"] + 1)
+        ctx.state.question_asked()
         if data["q"] >= 2:
             await ctx.state.set_state(Quiz.done)
             return "完成"
