@@ -8,13 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import os
-import signal
-import socket
 import sys
 from pathlib import Path
 
+from bot.serving import run_fake, run_worker, run_workers
 from config.settings import EMBEDDED, Settings, SettingsError, load_settings
 
 
@@ -25,12 +22,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "port", None) is not None:
         overrides["port"] = args.port
     return load_settings(**overrides)
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 # --- serve --------------------------------------------------------------------------------
@@ -56,9 +47,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(load_demo_data(settings))
     _banner(settings, args.workers)
     if args.workers == 1:
-        _run_worker(settings.host, settings.port, reuse_port=False)
+        run_worker(settings.host, settings.port, reuse_port=False)
         return 0
-    return _run_workers(settings, args.workers)
+    return run_workers(settings, args.workers)
 
 
 def _banner(settings: Settings, workers: int) -> None:
@@ -76,61 +67,6 @@ def _banner(settings: Settings, workers: int) -> None:
     )
 
 
-def _run_worker(host: str, port: int, *, reuse_port: bool) -> None:
-    from aiohttp import web
-
-    from bot.app import create_app
-    from bot.logs import setup_logging
-
-    settings = load_settings()
-    setup_logging(settings.log_level, settings.log_format)
-    web.run_app(create_app(settings), host=host, port=port, reuse_port=reuse_port,
-                print=None, access_log=None, handle_signals=True)
-
-
-def _run_fake(port: int) -> None:
-    from aiohttp import web
-
-    from bot.fake_platform.app import create_fake_app
-
-    settings = load_settings()
-    app = create_fake_app(appid=settings.wechat_appid,
-                          secret=settings.wechat_appsecret.get_secret_value())
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def _run_workers(settings: Settings, n: int) -> int:
-    """N processes on one port (SO_REUSEPORT), sharing the database and Redis."""
-    ctx = multiprocessing.get_context("spawn")
-    procs = []
-    if settings.wechat_api_base == EMBEDDED:
-        # One fake platform for all workers, so they share its tokens and records.
-        fake_port = _free_port()
-        procs.append(ctx.Process(target=_run_fake, args=(fake_port,), daemon=True))
-        os.environ["WECHAT_API_BASE"] = f"http://127.0.0.1:{fake_port}"
-    procs += [
-        ctx.Process(target=_run_worker, args=(settings.host, settings.port),
-                    kwargs={"reuse_port": True})
-        for _ in range(n)
-    ]
-    for p in procs:
-        p.start()
-
-    def stop(*_: object) -> None:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        for p in procs:
-            p.join()
-    finally:
-        stop()
-    return 0
-
-
 # --- fake-wechat --------------------------------------------------------------------------
 def cmd_fake_wechat(args: argparse.Namespace) -> int:
     from bot.logs import setup_logging
@@ -138,7 +74,7 @@ def cmd_fake_wechat(args: argparse.Namespace) -> int:
     settings = load_settings()
     setup_logging(settings.log_level, settings.log_format)
     print(f"fake WeChat platform on http://127.0.0.1:{args.port}", flush=True)
-    _run_fake(args.port)
+    run_fake(args.port)
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -143,8 +144,9 @@ async def healthz(request: web.Request) -> web.Response:
             log.warning("health check failed", extra={"check": name, "error": repr(exc)})
         results[name] = "ok" if good else "fail"
         ok = ok and good
-    return web.json_response({"status": "ok" if ok else "fail", "checks": results},
-                             status=200 if ok else 503)
+    return web.json_response(
+        {"status": "ok" if ok else "fail", "checks": results, "worker": os.getpid()},
+        status=200 if ok else 503)
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -1,0 +1,74 @@
+"""Running the service: one process, or N processes on one port (SO_REUSEPORT).
+
+Module-level functions so `multiprocessing` (spawn) can start them in child processes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+
+from config.settings import EMBEDDED, Settings, load_settings
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def run_worker(host: str, port: int, *, reuse_port: bool) -> None:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    web.run_app(create_app(settings), host=host, port=port, reuse_port=reuse_port,
+                print=None, access_log=None, handle_signals=True)
+
+
+def run_fake(port: int) -> None:
+    from aiohttp import web
+
+    from bot.fake_platform.app import create_fake_app
+
+    settings = load_settings()
+    app = create_fake_app(appid=settings.wechat_appid,
+                          secret=settings.wechat_appsecret.get_secret_value())
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def run_workers(settings: Settings, n: int) -> int:
+    """N processes on one port (SO_REUSEPORT), sharing the database and Redis."""
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    if settings.wechat_api_base == EMBEDDED:
+        # One fake platform for all workers, so they share its tokens and records.
+        fake_port = free_port()
+        procs.append(ctx.Process(target=run_fake, args=(fake_port,), daemon=True))
+        os.environ["WECHAT_API_BASE"] = f"http://127.0.0.1:{fake_port}"
+    procs += [
+        ctx.Process(target=run_worker, args=(settings.host, settings.port),
+                    kwargs={"reuse_port": True})
+        for _ in range(n)
+    ]
+    for p in procs:
+        p.start()
+
+    def stop(*_: object) -> None:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        for p in procs:
+            p.join()
+    finally:
+        stop()
+    return 0
