@@ -1,0 +1,157 @@
+"""One evaluation: blocks, then every path, then the main route's requirements and notes.
+
+Why this shape: the contract wants every path decided on its own (an applicant may have
+several routes), each path closed as soon as one condition fails, and the facts that still
+decide something listed as `needs`, most decisive first. This module does only that
+bookkeeping; what the conditions mean is all in the compiled policy.
+
+Ranking of `needs`, one entry per undecided item (its first unknown condition's field):
+  1. fields that decide a block (a block settles every path at once);
+  2. fields that decide more undecided paths before those that decide fewer;
+  3. fields that decide a requirement or note of an open route;
+  ties in the order of the question catalogue (answers.toml).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .expressions import MISSING, NO_CONTEXT
+from .policy import Policy
+from .result import Result
+from .runs import run_states
+
+
+def run(policy: Policy, a: Mapping[str, Any]) -> Result:
+    """Evaluate validated answers `a` under `policy`."""
+    blocked = []
+    pending_blocks = []
+    block_states = []
+    for block in policy.blocks:
+        r = block.test.value(a, NO_CONTEXT)
+        block_states.append(r)
+        if r:
+            blocked.append(block)
+        elif r is None:
+            pending_blocks.append(block)
+    if blocked:
+        return Result(policy, a, tuple(block_states), tuple(blocked), (), (), None, (), (), ())
+
+    runs = []
+    open_runs = []
+    undecided = []
+    memo: dict[tuple, bool | None] = {}  # (condition, target) -> result, for shared ones
+    for path in policy.paths:  # inlined: this loop is most of the time of an evaluation
+        # The path's answer-only conditions first, then (if still possible) its target and
+        # the rest: a path is closed iff some condition is false, whatever the order, and
+        # this order settles most paths without working out their target. `states` keeps
+        # the results in this order, for the trace; `needs` follows the written order.
+        status = True
+        states = []
+        for check in path.plain_checks:
+            r = check(a, NO_CONTEXT)
+            states.append(r)
+            if r is False:
+                status = False
+                break
+            if r is None:
+                status = None
+        ctx = None
+        if status is not False:
+            target, target_need = path.resolve_target(a)
+            ctx = (target, target_need, path.code)
+            for check, shared in path.contextual_checks:
+                if shared:
+                    key = (shared, target)
+                    r = memo.get(key, MISSING)
+                    if r is MISSING:
+                        r = memo[key] = check(a, ctx)
+                else:
+                    r = check(a, ctx)
+                states.append(r)
+                if r is False:
+                    status = False
+                    break
+                if r is None:
+                    status = None
+        pr = (path, ctx, status, states)  # a PathRun, see runs.py
+        runs.append(pr)
+        if status:
+            open_runs.append(pr)
+        elif status is None:
+            undecided.append(pr)
+
+    primary = None
+    requirements = []
+    notes = []
+    pending = []  # (test, ctx) of clauses, requirements and notes still unknown
+    if open_runs:
+        for pr in open_runs:  # a clause that depends on an unanswered field: ask it too
+            for test, _ in pr[0].clause_when:
+                r = test.value(a, pr[1])
+                if r is not False:
+                    if r is None:
+                        pending.append((test, pr[1]))
+                    break
+        wanted = policy.requested_target(a)
+        primary = next((r for r in open_runs if r[1][0] == wanted), open_runs[0])
+        ctx = primary[1]
+        for req in policy.requirements:
+            for rule in req.rules:
+                r = rule.when.value(a, ctx)
+                if r:
+                    requirements.append((req, rule))
+                    break
+                if r is None:
+                    pending.append((rule.when, ctx))
+                    break
+        given = set()
+        for note in policy.notes:
+            if note.code in given or (note.gate is not None and note.gate(a, NO_CONTEXT) is False):
+                continue
+            test = note.when
+            unknown_ctx = None
+            for pr in open_runs if test.uses_context else open_runs[:1]:
+                r = test.value(a, pr[1])
+                if r:
+                    notes.append(note)
+                    given.add(note.code)
+                    break
+                if r is None and unknown_ctx is None:
+                    unknown_ctx = pr[1]
+            else:
+                if unknown_ctx is not None:
+                    pending.append((test, unknown_ctx))
+
+    needs = ()
+    if pending_blocks or undecided or pending:
+        needs = _rank_needs(policy, a, pending_blocks, undecided, pending)
+    return Result(policy, a, tuple(block_states), (), tuple(runs), tuple(open_runs), primary,
+                  tuple(requirements), tuple(notes), needs)
+
+
+def _rank_needs(policy: Policy, a, pending_blocks, undecided, pending) -> tuple[str, ...]:
+    score: dict[str, list[int]] = {}
+
+    def add(field: str | None, slot: int) -> None:
+        if field is None or a.get(field, MISSING) is not MISSING:
+            return
+        s = score.get(field)
+        if s is None:
+            s = score[field] = [0, 0, 0]
+        s[slot] += 1
+
+    for block in pending_blocks:
+        add(block.test.need(a, NO_CONTEXT), 0)
+    for pr in undecided:
+        path, ctx = pr[0], pr[1]  # undecided runs always have their ctx
+        for cond, state in zip(path.conditions, run_states(pr, a), strict=False):
+            if state is None:
+                add(cond.test.need(a, ctx), 1)
+                break
+    for test, ctx in pending:
+        add(test.need(a, ctx), 2)
+    order = policy.schema.order
+    return tuple(sorted(score, key=lambda f: (-score[f][0], -score[f][1], -score[f][2],
+                                              order.get(f, len(order)))))
