@@ -207,9 +207,12 @@ class Dispatcher(Router):
         return mw
 
     async def feed(self, msg: Incoming, services: Any = None) -> list[Reply]:
+        # Lock first, then load: one step on the store (and one to save and unlock).
         lock = self.store.lock(f"chat:{msg.openid}", ttl=self.lock_ttl, timeout=self.lock_timeout)
-        async with lock:
-            fsm = await FSMContext(self.store, f"fsm:{msg.openid}", ttl=self.fsm_ttl).load()
+        fsm = FSMContext(self.store, f"fsm:{msg.openid}", ttl=self.fsm_ttl)
+        await lock.acquire(read=fsm.key)
+        try:
+            fsm.load_raw(lock.value)
             if fsm.is_stale(msg.create_time, msg.msg_id):
                 log.info("stale message ignored", extra={"openid": msg.openid,
                                                          "msg_id": msg.msg_id})
@@ -218,7 +221,8 @@ class Dispatcher(Router):
                 fsm.message_pos = (msg.create_time, msg.msg_id)
             ctx = Context(state=fsm, services=services)
             result = await self._call(msg, ctx)
-            await fsm.save()
+        finally:
+            await lock.release(write=fsm.key, value=fsm.dump_if_dirty(), ttl=fsm.ttl)
         return as_replies(result)
 
     async def _call(self, msg: Incoming, ctx: Context) -> Any:

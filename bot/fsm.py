@@ -12,6 +12,7 @@ questions never set the position, so none of their messages is ever dropped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,11 @@ class FSMContext:
         self.message_pos: tuple[int, int] = (0, 0)
 
     async def load(self) -> FSMContext:
-        record = await self.store.get_json(self.key)
+        return self.load_raw(await self.store.get(self.key))
+
+    def load_raw(self, raw: bytes | None) -> FSMContext:
+        """Load from the stored bytes (the dispatcher reads them together with the lock)."""
+        record = json.loads(raw) if raw else None
         if isinstance(record, dict):
             self._record = {
                 "state": record.get("state"),
@@ -70,15 +75,22 @@ class FSMContext:
             }
         return self
 
-    async def save(self) -> None:
+    def dump_if_dirty(self) -> str | None:
+        """The record to store, or None when nothing changed."""
         if not self._dirty:
-            return
+            return None
+        self._dirty = False
         if self._record["state"] is None and not self._record["data"]:
             # Keep the position so a late message is still recognised as stale.
-            await self.store.set_json(self.key, {"asked": self._record["asked"]}, ttl=self.ttl)
+            record: dict[str, Any] = {"asked": self._record["asked"]}
         else:
-            await self.store.set_json(self.key, self._record, ttl=self.ttl)
-        self._dirty = False
+            record = self._record
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+    async def save(self) -> None:
+        value = self.dump_if_dirty()
+        if value is not None:
+            await self.store.set(self.key, value, ttl=self.ttl)
 
     # --- state ---------------------------------------------------------------------------
     @property

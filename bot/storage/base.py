@@ -67,6 +67,24 @@ class StateStore(ABC):
     async def close(self) -> None:
         return None
 
+    # --- combined steps (one round trip on Redis; plain sequences here) -----------------
+    async def try_lock_and_get(
+        self, lock_key: str, token: str, *, ttl: float, key: str | None = None
+    ) -> tuple[bool, bytes | None]:
+        """Take the lock if it is free and, if so, read `key` in the same step."""
+        if not await self.set(lock_key, token, ttl=ttl, nx=True):
+            return False, None
+        return True, (await self.get(key) if key is not None else None)
+
+    async def put_and_unlock(
+        self, lock_key: str, token: str, *, key: str | None = None,
+        value: bytes | str | None = None, ttl: float | None = None,
+    ) -> None:
+        """Write `key` (when a value is given) and release the lock if still ours."""
+        if key is not None and value is not None:
+            await self.set(key, value, ttl=ttl)
+        await self.compare_and_delete(lock_key, token)
+
     # --- helpers written once ----------------------------------------------------------
     async def get_json(self, key: str) -> Any:
         raw = await self.get(key)
@@ -97,13 +115,22 @@ class Lock:
         self.timeout = timeout
         self.token = secrets.token_hex(16)
         self.acquired = False
+        self.value: bytes | None = None
 
-    async def acquire(self, *, blocking: bool = True) -> bool:
+    async def acquire(self, *, blocking: bool = True, read: str | None = None) -> bool:
+        """Take the lock (polling with backoff up to `timeout`).
+
+        With `read`, that key is read in the same step once the lock is held (one round
+        trip on Redis); the value is then in `self.value`.
+        """
         deadline = time.monotonic() + self.timeout
         delay = 0.002
         while True:
-            if await self.store.set(self.key, self.token, ttl=self.ttl, nx=True):
+            ok, value = await self.store.try_lock_and_get(self.key, self.token, ttl=self.ttl,
+                                                          key=read)
+            if ok:
                 self.acquired = True
+                self.value = value
                 return True
             if not blocking:
                 return False
@@ -112,10 +139,13 @@ class Lock:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    async def release(self) -> None:
+    async def release(self, *, write: str | None = None, value: bytes | str | None = None,
+                      ttl: float | None = None) -> None:
+        """Release; with `write`, store `value` there first, in the same step."""
         if self.acquired:
             self.acquired = False
-            await self.store.compare_and_delete(self.key, self.token)
+            await self.store.put_and_unlock(self.key, self.token, key=write, value=value,
+                                            ttl=ttl)
 
     async def __aenter__(self) -> Lock:
         await self.acquire()
