@@ -149,6 +149,11 @@ async def healthz(request: web.Request) -> web.Response:
         status=200 if ok else 503)
 
 
+async def embedded_fake_url(request: web.Request) -> web.Response:
+    """Embedded mode only: where the in-process fake platform listens (for `bot chat`)."""
+    return web.json_response({"fake_wechat": request.app[FAKE_BASE]})
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
@@ -166,6 +171,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     setup_webhook(app, settings.wechat_webhook_path)
     app.router.add_get("/healthz", healthz)
+    if settings.wechat_api_base == EMBEDDED:
+        app.router.add_get("/_dev/fake-wechat", embedded_fake_url)
     if settings.handlers_module:
         importlib.import_module(settings.handlers_module).setup(app)
     return app

@@ -36,6 +36,17 @@ async def _start_local_service():
     return runner, f"http://127.0.0.1:{port}", app[FAKE_BASE], settings
 
 
+async def _discover_fake(url: str) -> str | None:
+    """A service on the embedded default tells where its fake platform listens."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(
+            url.rstrip("/") + "/_dev/fake-wechat", timeout=aiohttp.ClientTimeout(total=3)
+        ) as resp:
+            return (await resp.json())["fake_wechat"] if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+        return None
+
+
 async def _read_line(prompt: str) -> str | None:
     loop = asyncio.get_running_loop()
     print(prompt, end="", flush=True)
@@ -53,6 +64,8 @@ async def run_chat(*, url: str | None, fake: str | None, openid: str,
     if url is None:
         runner, url, fake, settings = await _start_local_service()
     aes = settings.aes_keys[0] if settings.aes_keys else None
+    if fake is None:
+        fake = await _discover_fake(url)
     mode = mode or ("safe" if aes else "plain")
     async with aiohttp.ClientSession() as session:
         sim = UserSimulator(session, url.rstrip("/") + settings.wechat_webhook_path,

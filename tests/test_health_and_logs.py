@@ -75,3 +75,17 @@ async def test_log_lines_are_json_with_request_id_and_no_secrets(service, sim_fo
     for call in await fake_control.calls():
         token = (call.get("query") or {}).get("access_token")
         assert not token or token not in text
+
+
+async def test_embedded_mode_tells_where_its_fake_platform_is(service):
+    resp = await service.get("/_dev/fake-wechat")
+    assert resp.status == 200
+    base = (await resp.json())["fake_wechat"]
+    async with service.session.get(f"{base}/_fake/calls") as fake:
+        assert fake.status == 200
+
+
+async def test_no_fake_platform_route_with_a_real_api_base(aiohttp_client, make_settings):
+    client = await aiohttp_client(create_app(make_settings(
+        wechat_api_base="https://api.weixin.qq.com")))
+    assert (await client.get("/_dev/fake-wechat")).status == 404
