@@ -12,7 +12,7 @@ import binascii
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EMBEDDED = "embedded"
@@ -131,6 +131,25 @@ class Settings(BaseSettings):
             raise ValueError("must decode to 32 bytes")
         return v
 
+    @model_validator(mode="after")
+    def _production_needs_real_values(self) -> Settings:
+        """PRODUCTION=true refuses every development default that must not ship."""
+        if not self.production:
+            return self
+        dev = Settings.model_fields
+        for name in ("wechat_token", "wechat_appid", "wechat_appsecret", "field_key"):
+            value = getattr(self, name)
+            raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+            default = dev[name].default
+            default = default.get_secret_value() if isinstance(default, SecretStr) else default
+            if raw == default:
+                raise ValueError(f"{name.upper()}: required in production "
+                                 "(still the development default)")
+        if self.wechat_api_base == EMBEDDED:
+            raise ValueError("WECHAT_API_BASE: required in production (the fake platform "
+                             "is for development)")
+        return self
+
     @cached_property
     def aes_keys(self) -> list[str]:
         """EncodingAESKeys to try, current first (rotation keeps the previous one)."""
@@ -165,7 +184,9 @@ def load_settings(**overrides) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"configuration error: {name}: {msg}")
+            name = "_".join(str(p) for p in err["loc"]).upper()
+            # Whole-object checks name their variable at the start of the message.
+            lines.append(f"configuration error: {name}: {msg}" if name
+                         else f"configuration error: {msg}")
         raise SettingsError("\n".join(lines)) from None

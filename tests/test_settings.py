@@ -64,3 +64,28 @@ def test_aes_keys_current_first():
     cur, prev = "a" * 43, "b" * 43
     s = load_settings(wechat_aes_key=cur, wechat_aes_key_previous=prev)
     assert s.aes_keys == [cur, prev]
+
+
+@pytest.mark.parametrize("missing", ["WECHAT_TOKEN", "WECHAT_APPID", "WECHAT_APPSECRET",
+                                     "FIELD_KEY"])
+def test_production_refuses_development_defaults(monkeypatch, missing):
+    real = {"WECHAT_TOKEN": "prodtoken", "WECHAT_APPID": "wxprod00000000001",
+            "WECHAT_APPSECRET": "prodsecret",
+            "FIELD_KEY": "cHJvZHVjdGlvbi1maWVsZC1rZXktMzItYnl0ZXMhISE=",
+            "WECHAT_API_BASE": "https://api.weixin.qq.com", "PRODUCTION": "true"}
+    for key, value in real.items():
+        if key != missing:
+            monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as exc:
+        load_settings()
+    assert str(exc.value) == (f"configuration error: {missing}: required in production "
+                              "(still the development default)")
+
+
+def test_production_with_real_values_starts(monkeypatch):
+    monkeypatch.setenv("PRODUCTION", "true")
+    s = load_settings(wechat_token="prodtoken", wechat_appid="wxprod00000000001",
+                      wechat_appsecret="prodsecret",
+                      field_key="cHJvZHVjdGlvbi1maWVsZC1rZXktMzItYnl0ZXMhISE=",
+                      wechat_api_base="https://api.weixin.qq.com")
+    assert s.production
