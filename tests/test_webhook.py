@@ -384,3 +384,19 @@ async def test_encrypt_type_aes_without_encrypt_field_is_400(service):
     q = signed_query(encrypt_type="aes", msg_signature="0" * 40)
     resp = await service.post("/wechat", params=q, data=f.text_xml("帮助"))
     assert resp.status == 400
+
+
+# --- events routed by the dispatcher ------------------------------------------------------
+async def test_menu_click_is_routed_by_its_key(sim_for):
+    reply = await sim_for().send_event("o_click", "CLICK", "HELP")
+    assert "可以这样使用本服务号" in reply.content
+
+
+async def test_scan_event_is_answered(sim_for):
+    reply = await sim_for(mode="safe").send_event("o_scan", "SCAN", "123", ticket="tk")
+    assert reply.status == 200 and reply.content
+
+
+async def test_unknown_text_gets_the_fallback_hint(sim_for):
+    reply = await sim_for().send_text("o_unknown", "今天天气怎么样")
+    assert reply.content == "没有听懂您的意思。回复“帮助”查看可用的功能。"
