@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     demo_data: bool = False
     production: bool = False
 
+    # Eligibility: the public API and result pages (per IP, per minute).
+    eligibility_api_rate_limit: int = Field(120, ge=1, le=10_000_000)
+    eligibility_api_max_body: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # bytes
+    result_page_rate_limit: int = Field(60, ge=1, le=10_000_000)
+
     @field_validator("wechat_aes_key")
     @classmethod
     def _aes(cls, v: SecretStr | None) -> SecretStr | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.appkeys import DISPATCHER
-from handlers import menu, users
+from handlers import eligibility_wiring, menu, users
 from handlers.commands import register_commands
 
 __all__ = ["register_commands", "setup"]
@@ -21,4 +21,5 @@ def setup(app: web.Application) -> None:
     dp.middleware(users.track_user)
     dp.include_router(menu.router)
     # Conversations are included here as they are built; the fallback stays last.
+    eligibility_wiring.setup(app)
     dp.include_router(menu.fallback)

@@ -1,0 +1,130 @@
+"""POST /api/v1/eligibility requests per second next to a bare aiohttp handler, same run.
+
+    .venv/bin/python bench/eligibility_api_bench.py [--requests 20000] [--concurrency 64]
+
+The service runs as its own process (`python -m bot serve`, one worker, Redis store, so
+every request pays the per-IP rate-limit counter as in production), the bare baseline
+(bench/bare_server.py: reads the body, answers `success`) as another, and the closed-loop
+load generator (bench/loadgen.py) as a third. Both servers get the same bodies. Two kinds
+of request: `complete` answer sets (every fact answered: a full evaluation and the whole
+contract JSON with trace, about 6 KB) and `partial` ones (the first few answers, as a
+mini-program asking step by step sends: the result lists `needs`). Rounds are interleaved
+so drift hits all alike; the best round of each is reported. The figure to quote is the
+ratio to the bare handler (target: at least 0.40).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from eligibility_bench import complete_answer_sets  # noqa: E402
+
+import eligibility  # noqa: E402
+from tests.support.processes import free_port, start, stop  # noqa: E402
+
+TARGET_RATIO = 0.40
+PATH = "/api/v1/eligibility"
+
+
+def partial_answer_sets(complete: list[dict], seed: int = 2021) -> list[dict]:
+    """What a front end sends mid-interview: the answers to the first k questions asked."""
+    rng = random.Random(seed)
+    out = []
+    for full in complete:
+        so_far: dict = {}
+        for _ in range(rng.randint(0, 8)):
+            needs = eligibility.evaluate(so_far).needs
+            if not needs:
+                break
+            so_far[needs[0]] = full[needs[0]]
+        out.append(so_far)
+    return out
+
+
+def write_requests(answer_sets: list[dict], n: int, path: Path) -> None:
+    bodies = [json.dumps({"answers": a}, ensure_ascii=False) for a in answer_sets]
+    rows = [{"params": {}, "body": bodies[i % len(bodies)]} for i in range(n)]
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+
+
+def load(url: str, path: Path, concurrency: int, warmup: int) -> dict:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, str(path), str(concurrency),
+         str(warmup)], capture_output=True, text=True, check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sets", type=int, default=2000, help="distinct answer sets")
+    args = parser.parse_args()
+    warmup = min(2000, args.requests // 5)
+    tmp = Path(tempfile.mkdtemp())
+    env = {
+        "WECHAT_API_BASE": "http://127.0.0.1:9",  # no WeChat calls on this path
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite://{tmp}/bench.sqlite3"),
+        "STORE_NAMESPACE": f"bench{secrets.token_hex(4)}",
+        "ELIGIBILITY_API_RATE_LIMIT": "10000000",  # counted, never reached
+        "LOG_LEVEL": "WARNING",
+    }
+    subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=ROOT,
+                   env={**os.environ, **env}, check=True, capture_output=True)
+    complete = complete_answer_sets(args.sets)
+    files = {"complete": tmp / "complete.json", "partial": tmp / "partial.json"}
+    write_requests(complete, args.requests + warmup, files["complete"])
+    write_requests(partial_answer_sets(complete), args.requests + warmup, files["partial"])
+
+    bare_port, app_port = free_port(), free_port()
+    bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_server.py"),
+                             str(bare_port)])
+    app = start(["serve", "--port", str(app_port), "--no-migrate"], env, app_port)
+    time.sleep(0.5)
+    results: dict[str, list[dict]] = {"bare": [], "complete": [], "partial": []}
+    try:
+        for _ in range(args.rounds):
+            results["bare"].append(load(f"http://127.0.0.1:{bare_port}{PATH}",
+                                        files["complete"], args.concurrency, warmup))
+            for kind in ("complete", "partial"):
+                results[kind].append(load(f"http://127.0.0.1:{app_port}{PATH}", files[kind],
+                                          args.concurrency, warmup))
+    finally:
+        stop(app)
+        bare.terminate()
+        bare.wait()
+    best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}
+    print(f"{'':10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'errors':>8}")
+    for name in ("bare", "complete", "partial"):
+        r = best[name]
+        ratio = r["rps"] / best["bare"]["rps"]
+        print(f"{name:10}{r['rps']:10.0f}{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{ratio:8.2f}"
+              f"{r['errors']:8d}")
+    print(f"({args.requests} requests per run, {args.concurrency} connections, best of "
+          f"{args.rounds} interleaved rounds, one worker, Redis store for the rate limit)")
+    worst = min(best["complete"]["rps"], best["partial"]["rps"]) / best["bare"]["rps"]
+    errors = best["complete"]["errors"] + best["partial"]["errors"]
+    met = worst >= TARGET_RATIO and errors == 0
+    print(f"target: API at least {TARGET_RATIO:.0%} of the bare handler: "
+          f"{'met' if met else 'NOT met'} (worst {worst:.0%})")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""How one question of the eligibility interview is put in chat, and how a reply is read.
+
+Why a module of its own: the wording and the choices come from the engine's question
+catalogue (eligibility.questions), so the chat, the HTTP API and a mini-program ask the
+same thing; what is chat-specific is only the numbering and the reading of what people
+type on a phone: full-width digits, "10年", "1，3", "无". Pure functions, no I/O.
+
+Conventions (the same for every question, so users learn them once):
+- closed questions: numbered choices 1..n; a nullable one adds "0. 没有";
+- yes/no: 1 是 / 2 否 (是/否 typed out work too);
+- counts: a whole number in the catalogue's range; a nullable count takes 无/没有;
+- a year: the year, or 0 (or 无) for none;
+- several choices: numbers separated by spaces or commas, 0 for none.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+NONE_WORDS = frozenset({"无", "没有", "没", "不是", "否", "不适用", "none"})
+YES_WORDS = frozenset({"1", "是", "是的", "对", "有", "yes", "y"})
+NO_WORDS = frozenset({"2", "否", "不是", "不", "没有", "无", "no", "n"})
+_SEPARATORS = re.compile(r"[\s,，、;；/.。]+")
+_UNIT = re.compile(r"^(\d+)\s*(年|项|个)?$")
+
+
+class BadAnswer(ValueError):
+    """The reply does not answer the question; the message is a short hint in Chinese."""
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width, trimmed, lower-case (so "１０" is 10 and "Ｙ" is y)."""
+    return unicodedata.normalize("NFKC", text).strip().lower()
+
+
+def _unit(q: dict[str, Any]) -> str:
+    return "年" if q["field"].startswith("years") else "项"
+
+
+def prompt(q: dict[str, Any], number: int) -> str:
+    """The question as sent: "第N题：…", the numbered choices, how to answer."""
+    lines = [f"第{number}题：{q['question']}"]
+    t = q["type"]
+    if t == "bool":
+        lines += ["1. 是", "2. 否", "请回复数字 1 或 2。"]
+    elif t == "enum":
+        lines += [f"{i}. {c['label']}" for i, c in enumerate(q["choices"], 1)]
+        if q["nullable"]:
+            lines.append(f"0. {q['null_label']}")
+        lines.append("请回复数字。")
+    elif t == "multi":
+        lines += [f"{i}. {c['label']}" for i, c in enumerate(q["choices"], 1)]
+        lines.append("可多选：回复一个或几个数字，用空格或逗号隔开，如“1 3”；都没有请回复 0。")
+    elif t == "year":
+        lines.append(f"没有请回复 0；有的话请回复年份，如 {q['max'] - 3}。")
+    else:  # int
+        unit = _unit(q)
+        if q["nullable"]:
+            lines.append(f"没有请回复“无”；有的话请回复{'年数' if unit == '年' else '数量'}"
+                         f"（整数，{q['min']} 到 {q['max']}）。")
+        else:
+            lines.append(f"请回复{'年数' if unit == '年' else '数量'}"
+                         f"（整数，{q['min']} 到 {q['max']}）。")
+    return "\n".join(lines)
+
+
+def parse(q: dict[str, Any], text: str) -> Any:
+    """The answer value for the engine (contract types), or raise BadAnswer with a hint."""
+    s = normalise(text)
+    t = q["type"]
+    if t == "bool":
+        if s in YES_WORDS:
+            return True
+        if s in NO_WORDS:
+            return False
+        raise BadAnswer("请回复 1（是）或 2（否）。")
+    if t == "enum":
+        return _parse_enum(q, s)
+    if t == "multi":
+        return _parse_multi(q, s)
+    if t == "year":
+        return _parse_year(q, s)
+    return _parse_int(q, s)
+
+
+def _number(s: str) -> int | None:
+    m = _UNIT.match(s)
+    return int(m.group(1)) if m else None
+
+
+def _parse_enum(q: dict[str, Any], s: str) -> Any:
+    choices = q["choices"]
+    n = len(choices)
+    low = 0 if q["nullable"] else 1
+    hint = f"请回复 {low} 到 {n} 之间的数字。"
+    if q["nullable"] and s in NONE_WORDS:
+        return None
+    for c in choices:  # the label typed out in full works too
+        if s == normalise(c["label"]):
+            return c["value"]
+    if not s.isdigit():
+        raise BadAnswer(hint)
+    k = int(s)
+    if k == 0 and q["nullable"]:
+        return None
+    if not 1 <= k <= n:
+        raise BadAnswer(f"没有第 {k} 项。{hint}")
+    return choices[k - 1]["value"]
+
+
+def _parse_multi(q: dict[str, Any], s: str) -> list[str]:
+    choices = q["choices"]
+    n = len(choices)
+    hint = f"请回复 1 到 {n} 之间的数字，多个用空格或逗号隔开；都没有请回复 0。"
+    if s in NONE_WORDS or s == "0":
+        return []
+    parts = [p for p in _SEPARATORS.split(s) if p]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise BadAnswer(hint)
+    picked: list[str] = []
+    for p in parts:
+        k = int(p)
+        if not 1 <= k <= n:
+            raise BadAnswer(f"没有第 {k} 项。{hint}")
+        value = choices[k - 1]["value"]
+        if value not in picked:
+            picked.append(value)
+    return picked
+
+
+def _parse_year(q: dict[str, Any], s: str) -> int | None:
+    lo, hi = q["min"], q["max"]
+    hint = f"请回复 {lo} 到 {hi} 之间的年份；没有请回复 0。"
+    if s in NONE_WORDS:
+        return None
+    k = _number(s)
+    if k is None:
+        raise BadAnswer(hint)
+    if k == 0 and q["nullable"]:
+        return None
+    if not lo <= k <= hi:
+        raise BadAnswer(f"{k} 不是有效的年份。{hint}")
+    return k
+
+
+def _parse_int(q: dict[str, Any], s: str) -> int | None:
+    lo, hi = q["min"], q["max"]
+    what = "年数" if _unit(q) == "年" else "数量"
+    hint = f"请回复 {lo} 到 {hi} 之间的整数。"
+    if q["nullable"]:
+        hint += "没有请回复“无”。"
+        if s in NONE_WORDS:
+            return None
+    k = _number(s)
+    if k is None:
+        if s.startswith("-") and s[1:].isdigit():
+            raise BadAnswer(f"{what}不能是负数。{hint}")
+        raise BadAnswer(f"请用数字回复{what}：{hint.removeprefix('请回复 ')}")
+    if not lo <= k <= hi:
+        raise BadAnswer(f"{k} 超出了范围。{hint}")
+    return k
+
+
+def answer_label(q: dict[str, Any], value: Any) -> str:
+    """A value in words, for "您的回答" on the result page and the chat's echo."""
+    if value is None:
+        return q.get("null_label") or "没有"
+    t = q["type"]
+    if t == "bool":
+        return "是" if value else "否"
+    if t in ("enum", "multi"):
+        labels = {c["value"]: c["label"] for c in q["choices"]}
+        if t == "enum":
+            return labels.get(value, str(value))
+        return "、".join(labels.get(v, str(v)) for v in value) or "都没有"
+    if t == "year":
+        return f"{value}年"
+    return f"{value} {_unit(q)}"
