@@ -58,7 +58,14 @@ def database_ctx(settings: Settings):
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         await init_db(settings)
+        # Tortoise's state lives in a ContextVar set here, at startup; shutdown may run in
+        # another task (test servers do), where close_db() finds nothing to close, and two
+        # apps in one process (tests) share and may reopen the same clients. Closing the
+        # client objects themselves leaves no connection (and no thread) behind.
+        clients = connections.all()
         yield
         await close_db()
+        for client in clients:
+            await client.close()
 
     return ctx
