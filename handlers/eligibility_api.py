@@ -66,11 +66,16 @@ async def _limit(request: web.Request) -> None:
 
 
 async def _read_body(request: web.Request, cap: int) -> bytes | web.Response:
-    """The body, read no further than the cap; a 413 response when it is larger."""
+    """The whole body, or a 413 response when it is over the cap.
+
+    A declared length over the cap is refused before reading; a chunked body is read
+    whole (the app's client_max_size bounds it) and then measured. Not `content.read(n)`:
+    that returns what has arrived so far, which may be only the first TCP segment.
+    """
     too_large = _errors(413, [{"field": "body", "message": f"请求体过大：不能超过 {cap} 字节"}])
     if request.content_length is not None and request.content_length > cap:
         return too_large
-    body = await request.content.read(cap + 1)
+    body = await request.read()
     if len(body) > cap:
         return too_large
     return body

@@ -21,6 +21,7 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from bot.storage.base import StateStore
 
@@ -32,8 +33,9 @@ class LeasedRateLimiter:
     """`hit(key, limit=, window=) -> (allowed, seconds until the window resets)`."""
 
     def __init__(self, store: StateStore, *, share: int = DEFAULT_SHARE,
-                 max_keys: int = MAX_KEYS) -> None:
+                 max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock
         self.share = share
         self.max_keys = max_keys
         # "key:slot" -> [tokens left here, shared counter past the limit]
@@ -41,7 +43,7 @@ class LeasedRateLimiter:
         self._fetching: dict[str, asyncio.Future] = {}  # "key:slot" -> INCRBY in flight
 
     async def hit(self, key: str, *, limit: int, window: float) -> tuple[bool, float]:
-        now = time.time()
+        now = self.clock()
         slot = math.floor(now / window)
         retry_after = (slot + 1) * window - now
         name = f"{key}:{slot}"

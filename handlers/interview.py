@@ -25,6 +25,7 @@ help (handlers.menu answers it only when there is no conversation).
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -69,7 +70,7 @@ def _catalogue(policy: str) -> dict[str, dict[str, Any]]:
 async def _load(ctx: Context) -> dict[str, Any]:
     """The interview's data; a fresh one if the stored answers no longer validate (the
     policy file changed under a running interview) or the record is damaged."""
-    data = await ctx.state.get_data()
+    data = copy.deepcopy(await ctx.state.get_data())  # changed only through set_data
     try:
         policy = data["policy"]
         _, errors = eligibility.validate_answers(data["answers"], policy)

@@ -4,6 +4,7 @@ bodies, the rate limit, saving a page, and nothing stored for a rejected request
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -121,6 +122,31 @@ async def test_a_body_that_is_not_json_is_400(api, raw):
     assert body["errors"][0]["field"] == "body"
     if len(raw) < 1000:
         assert resp.status == 400
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(api):
+    raw = json.dumps({"answers": ENGINEER}).encode()
+
+    async def pieces():
+        for i in range(0, len(raw), 100):
+            yield raw[i:i + 100]
+            await asyncio.sleep(0.002)
+
+    resp = await api.post(URL, data=pieces())  # chunked, several TCP segments
+    assert resp.status == 200
+    assert (await resp.json())["eligible"] is True
+
+
+async def test_a_chunked_body_over_the_cap_is_413(api):
+    async def pieces():
+        yield b'{"answers": {}, "pad": "'
+        for _ in range(40):
+            yield b"x" * 1000
+            await asyncio.sleep(0)
+        yield b'"}'
+
+    resp = await api.post(URL, data=pieces())
+    assert resp.status == 413
 
 
 async def test_a_huge_body_is_refused_before_it_is_read(api):

@@ -33,13 +33,18 @@ async def store(request) -> StateStore:
     await s.close()
 
 
+def fixed_clock() -> float:
+    """Mid-window, so a test never straddles a window boundary."""
+    return 1_000_030.0
+
+
 async def hits(limiter, n: int, *, key: str = "ip:1", limit: int, window: float = 60):
     return [(await limiter.hit(key, limit=limit, window=window))[0] for _ in range(n)]
 
 
 async def test_one_process_gets_exactly_the_limit(store):
     counting = CountingStore(store)
-    limiter = LeasedRateLimiter(counting)
+    limiter = LeasedRateLimiter(counting, clock=fixed_clock)
     allowed = await hits(limiter, 130, limit=120)
     assert allowed == [True] * 120 + [False] * 10
     assert counting.incrs <= 120 // 6 + 1  # chunks of 6, then one look past the limit
@@ -47,7 +52,7 @@ async def test_one_process_gets_exactly_the_limit(store):
 
 @pytest.mark.parametrize("limit", [1, 3, 19, 120, 1000])
 async def test_many_processes_never_exceed_the_limit(store, limit):
-    limiters = [LeasedRateLimiter(store) for _ in range(4)]  # four workers, one counter
+    limiters = [LeasedRateLimiter(store, clock=fixed_clock) for _ in range(4)]  # 4 workers
 
     async def worker(limiter):
         return await hits(limiter, limit, limit=limit)
@@ -60,7 +65,7 @@ async def test_many_processes_never_exceed_the_limit(store, limit):
 
 async def test_a_burst_shares_one_chunk_instead_of_reserving_many(store):
     counting = CountingStore(store)
-    limiter = LeasedRateLimiter(counting)
+    limiter = LeasedRateLimiter(counting, clock=fixed_clock)
     results = await asyncio.gather(*(limiter.hit("ip:burst", limit=10**6, window=60)
                                      for _ in range(200)))
     assert all(allowed for allowed, _ in results)
@@ -68,7 +73,7 @@ async def test_a_burst_shares_one_chunk_instead_of_reserving_many(store):
 
 
 async def test_a_burst_at_a_small_limit_gets_exactly_the_limit(store):
-    limiter = LeasedRateLimiter(store)
+    limiter = LeasedRateLimiter(store, clock=fixed_clock)
     results = await asyncio.gather(*(limiter.hit("ip:b2", limit=7, window=60)
                                      for _ in range(30)))
     assert sum(allowed for allowed, _ in results) == 7
@@ -76,24 +81,25 @@ async def test_a_burst_at_a_small_limit_gets_exactly_the_limit(store):
 
 async def test_small_limits_count_one_by_one(store):
     counting = CountingStore(store)
-    limiter = LeasedRateLimiter(counting)
+    limiter = LeasedRateLimiter(counting, clock=fixed_clock)
     assert await hits(limiter, 4, limit=3) == [True, True, True, False]
     assert await hits(limiter, 3, limit=3) == [False] * 3
     assert counting.incrs == 3  # refused locally once the counter reached the limit
 
 
 async def test_keys_and_windows_are_separate(store):
-    limiter = LeasedRateLimiter(store)
+    now = [1_000_030.0]
+    limiter = LeasedRateLimiter(store, clock=lambda: now[0])
     assert await hits(limiter, 3, key="ip:a", limit=2) == [True, True, False]
     assert await hits(limiter, 2, key="ip:b", limit=2) == [True, True]
-    await asyncio.sleep(0.25)  # a new window
-    assert await hits(limiter, 1, key="ip:a", limit=2, window=0.2) == [True]
+    now[0] += 60  # the next window
+    assert await hits(limiter, 3, key="ip:a", limit=2) == [True, True, False]
 
 
 async def test_retry_after_is_the_rest_of_the_window(store):
-    limiter = LeasedRateLimiter(store)
+    limiter = LeasedRateLimiter(store, clock=fixed_clock)
     allowed, retry_after = await limiter.hit("ip:r", limit=1, window=60)
-    assert allowed and 0 < retry_after <= 60
+    assert allowed and retry_after == 50  # 1_000_030 is 10 s into its minute
 
 
 async def test_old_leases_are_dropped(store):

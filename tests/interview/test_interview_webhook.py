@@ -282,6 +282,28 @@ async def test_quick_messages_are_applied_one_after_the_other(service, sim_for, 
 
 
 # --- the result ------------------------------------------------------------------------------
+async def test_if_the_result_cannot_be_stored_the_interview_is_kept(service, sim_for,
+                                                                    monkeypatch):
+    from handlers import interview
+
+    chat = new_chat(sim_for)
+    await chat.say("自测")
+    real = interview.save_page
+
+    async def broken(*args, **kwargs):
+        raise ConnectionError("database down")
+
+    monkeypatch.setattr(interview, "save_page", broken)
+    reply = await chat.say("3")  # retired: the result is due now
+    assert "系统繁忙" in reply
+    data = (await record(service, chat))["data"]
+    assert data["pending"] == "employment" and data["answers"] == {}
+    monkeypatch.setattr(interview, "save_page", real)
+    reply = await chat.say("3")
+    assert reply.startswith("资格自测结果") and "不能申报" in reply
+
+
+
 @pytest.mark.parametrize("mode", ["plain", "safe"])
 async def test_whole_interview_with_detours_ends_in_a_summary_and_a_page(service, sim_for,
                                                                         mode):

@@ -103,7 +103,7 @@ async def test_the_page_is_rate_limited_per_ip(aiohttp_client, make_settings):
     assert (await client.get("/r/unknown-id-also-counts")).status == 429
 
 
-async def test_nothing_but_answers_and_result_is_stored(service, sim_for):
+async def test_nothing_but_answers_and_result_is_stored(service):
     page_id, _ = await save_page(eligibility.evaluate({"employment": "retired"}),
                                  {"employment": "retired"}, source="chat")
     row = await EligibilityResultPage.get(id=page_id)
