@@ -1,5 +1,9 @@
 """The fake WeChat API server (aiohttp), for development and tests.
 
+Fake-only feature: template and subscribe sends that carry a `client_msg_id` are
+deduplicated per (kind, openid, client_msg_id): a repeat gets the first answer and adds no
+message. The real platform has no such key for these endpoints (see notices/delivery.py).
+
 Why: the real platform cannot be driven into timeouts, 5xx, quota errors or expired tokens
 on demand, and it needs a public server. This app answers the endpoints WeChatClient uses
 with WeChat's JSON shapes and errcodes, records every call (the token stripped from the
@@ -168,9 +172,11 @@ async def template_send(request: web.Request, state: FakeWeChatState, body: Any)
         return bad
     if not body.get("template_id"):
         return error(40037)
+    if (seen := state.replay("template", openid, body)) is not None:
+        return seen
     fields = {k: body[k] for k in ("template_id", "url", "miniprogram", "data") if k in body}
     msg = state.add_message(openid, "template", fields)
-    return {**error(0), "msgid": msg["msgid"]}
+    return state.remember("template", openid, body, {**error(0), "msgid": msg["msgid"]})
 
 
 async def subscribe_send(request: web.Request, state: FakeWeChatState, body: Any) -> dict:
@@ -180,9 +186,11 @@ async def subscribe_send(request: web.Request, state: FakeWeChatState, body: Any
         return bad
     if not body.get("template_id"):
         return error(40037)
+    if (seen := state.replay("subscribe", openid, body)) is not None:
+        return seen
     fields = {k: body[k] for k in ("template_id", "page", "miniprogram", "data") if k in body}
     state.add_message(openid, "subscribe", fields)
-    return error(0)
+    return state.remember("subscribe", openid, body, error(0))
 
 
 async def menu_create(request: web.Request, state: FakeWeChatState, body: Any) -> dict:
@@ -265,6 +273,9 @@ async def fake_calls(request: web.Request) -> web.Response:
 async def fake_messages(request: web.Request) -> web.Response:
     state = request.app[FAKE_STATE_KEY]
     openid = request.query.get("openid")
+    if request.query.get("summary"):  # {openid: count}: cheap for 100,000 messages
+        return _json({"counts": {o: len(m) for o, m in state.messages.items()},
+                      "replayed": state.replayed})
     if openid is None:
         return _json({"messages": state.messages})
     return _json({"messages": state.messages.get(openid, [])})

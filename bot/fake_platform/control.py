@@ -38,6 +38,11 @@ class FakeWeChatControl:
         """Messages sent to `openid` (custom, template, subscribe), in order."""
         return (await self._req("GET", "/_fake/messages", params={"openid": openid}))["messages"]
 
+    async def message_counts(self) -> tuple[dict[str, int], int]:
+        """({openid: messages received}, sends answered from the client_msg_id record)."""
+        data = await self._req("GET", "/_fake/messages", params={"summary": "1"})
+        return data["counts"], data["replayed"]
+
     async def inject(
         self,
         path: str,

@@ -92,6 +92,9 @@ class FakeWeChatState:
         self.users: dict[str, dict[str, Any]] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.qrcodes: dict[str, dict[str, Any]] = {}
+        # client_msg_id idempotency (fake-only): first answer per (kind, openid, key).
+        self.idempotent: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.replayed = 0
         self._msgids = itertools.count(2_000_000_000_000_000_000 + secrets.randbelow(10**9))
 
     # --- tokens --------------------------------------------------------------------------
@@ -171,6 +174,8 @@ class FakeWeChatState:
         self.calls.clear()
         self.messages.clear()
         self.injections.clear()
+        self.idempotent.clear()
+        self.replayed = 0
 
     def inject(self, injection: Injection) -> None:
         self.injections.setdefault(injection.path, deque()).append(injection)
@@ -195,6 +200,20 @@ class FakeWeChatState:
         entry = {"kind": kind, "time": time.time(), "msgid": self.next_msgid(), **payload}
         self.messages.setdefault(openid, []).append(entry)
         return entry
+
+    def replay(self, kind: str, openid: str, body: dict) -> dict[str, Any] | None:
+        """The first answer to a send with this body's `client_msg_id`, if any."""
+        key = body.get("client_msg_id")
+        seen = self.idempotent.get((kind, openid, key)) if isinstance(key, str) else None
+        if seen is not None:
+            self.replayed += 1
+        return seen
+
+    def remember(self, kind: str, openid: str, body: dict, answer: dict) -> dict[str, Any]:
+        key = body.get("client_msg_id")
+        if isinstance(key, str) and key:
+            self.idempotent[(kind, openid, key)] = answer
+        return answer
 
     def user(self, openid: str) -> dict[str, Any] | None:
         return self.users.get(openid)
