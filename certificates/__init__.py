@@ -1,7 +1,8 @@
-"""Pure domain logic for professional-title (职称) e-certificates.
+"""Professional-title (职称) e-certificates: pure domain logic, and services on top of it.
 
-Nothing in this package knows about aiohttp, the ORM or WeChat: the web pages, the
-models and the chat flows call these modules and pass plain values in.
+The pure modules know nothing about aiohttp, the ORM or WeChat: the web pages, the
+models and the chat flows call them and pass plain values in. The service modules listed
+last load and store through the ORM and the state store, and still know no aiohttp.
 
 Modules:
     idcard          resident ID number validation, masking, test-number generator
@@ -14,4 +15,14 @@ Modules:
     offline_verify  command-line verifier of a QR image or token against published keys
     keytool         command-line generation/rotation/export of the signing keyset
     clock           the service's calendar day (China Standard Time)
+    printable       the printable e-certificate page (PNG/PDF, Pillow + a CJK font)
+    import_rows     reading and checking import rows (CSV/XLSX), pure
+
+Services on the database and the state store (built on the modules above):
+    registry        CertificateService: committees, issuing, QR images, verification,
+                    revocation, blacklist; `blacklisted_year` for the eligibility check
+    importer        all-or-nothing import with progress
+    binding         one-time codes binding a WeChat user to a talent record
+    verification_log  batched log of who verified which certificate
+    hotpath         shared rate-limit counters and the process-local record cache
 """

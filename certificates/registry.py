@@ -1,0 +1,579 @@
+"""The certificate service on top of the database: committees, issuing, QR images, the
+verification verdict, revocation and the credit blacklist.
+
+Why one service object: the web pages, the admin API, the chat and the command line need
+the same operations with the same keys (personal-data cipher, signing key ring, QR
+renderer) and the same clock; the composition root builds one per process and hands it
+around (an AppKey in the web app, a local in the CLI). The rules themselves live in the
+pure modules (`status`, `signing`, `import_rows`); this module loads and stores.
+
+Verification speed: an employer's scan must be cheap even under load, so the verdict's
+inputs (a `CertificateRecord` with the holder's name already masked: no clear name is
+cached) are kept in each process for `RECORD_TTL` seconds
+(`certificates.hotpath.LocalRecords`), loaded with one joined query on a miss. Revoking a
+certificate drops them at once in the revoking process and within ~0.1 s in every other
+one (a generation counter in the state store); a change to a committee's filing made
+directly in the database shows within `RECORD_TTL`. Rate-limit counters are counted
+locally and pushed to the store every 0.1 s (`certificates.hotpath.SharedCounters`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.storage.base import StateStore
+from certificates.clock import add_years, china_today
+from certificates.hotpath import LocalRecords, SharedCounters
+from certificates.idcard import mask_id_number, mask_name
+from certificates.import_rows import ALL_LEAGUE_CITIES, RowError
+from certificates.importer import (
+    ImportReport,
+    committee_ref,
+    run_import,
+)
+from certificates.personal_data import PersonalDataCipher
+from certificates.printable import PrintableCertificate, find_cjk_font, render_pdf, render_png
+from certificates.qr import QrRenderer
+from certificates.signing import InvalidToken, KeyRing, VerifiedToken
+from certificates.status import (
+    FILING_MAX_YEARS,
+    LEVEL_LABELS,
+    OBTAINED_BY_LABELS,
+    CertificateRecord,
+    Committee,
+    Level,
+    ObtainedBy,
+    Revocation,
+    Verdict,
+    VerificationStatus,
+    format_date,
+    not_genuine,
+    verdict,
+)
+from models import (
+    BlacklistEntry,
+    Certificate,
+    CertificateQr,
+    CertificateRevocation,
+    Person,
+    ReviewCommittee,
+    WechatUser,
+)
+from notices.series import SERIES
+
+__all__ = [
+    "BLACKLIST_YEARS",
+    "CertificateService",
+    "VerifiedTokenCache",
+    "CommitteeProblem",
+    "IssueRefused",
+    "RevocationProblem",
+    "blacklisted_year",
+]
+
+log = logging.getLogger("certificates.registry")
+
+RECORD_TTL = 30.0
+BLACKLIST_YEARS = 5  # 二(一)5
+
+
+class VerifiedTokenCache(KeyRing):
+    """A key ring that remembers tokens it has verified (an LRU of `size` entries).
+
+    A token is an immutable signed string: once its signature checked out against this
+    ring it always will, so repeat scans of the same certificate (the common case) skip
+    the Ed25519 verification, which is most of a verification's CPU. Only successes are
+    remembered, and only the signature check (`issued_on=None`); anything that fails is
+    checked again every time. The key-validity check against the issue date is not
+    cached (`status.verdict` does it from the ring's keys).
+    """
+
+    def __init__(self, keys: Any = (), *, size: int = 20_000) -> None:
+        super().__init__(keys)
+        self._size = size
+        self._verified: OrderedDict[str, VerifiedToken] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify_details(self, token: object, *, issued_on: date | None = None) -> VerifiedToken:
+        if issued_on is None and isinstance(token, str):
+            with self._lock:
+                hit = self._verified.get(token)
+                if hit is not None:
+                    self._verified.move_to_end(token)
+                    return hit
+        found = super().verify_details(token, issued_on=issued_on)
+        if issued_on is None and isinstance(token, str):
+            with self._lock:
+                self._verified[token] = found
+                while len(self._verified) > self._size:
+                    self._verified.popitem(last=False)
+        return found
+
+
+class IssueRefused(ValueError):
+    """A certificate may not be issued; `errors` say why (field + Chinese message)."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+class CommitteeProblem(ValueError):
+    """A committee's data is not acceptable; `field` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class RevocationProblem(ValueError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    verdict: Verdict
+    certificate_id: int | None  # None unless genuine
+    record: dict[str, Any] | None = None  # the cached record (holder name masked)
+
+
+# -- record (de)serialisation for the cache -------------------------------------------------
+
+
+def record_json(cert_id: int, person_id: int, record: CertificateRecord) -> dict[str, Any]:
+    c = record.committee
+    r = record.revocation
+    return {
+        "id": cert_id,
+        "person_id": person_id,
+        "public_id": record.public_id,
+        "number": record.number,
+        "holder": record.holder_name,  # already masked
+        "series": record.series,
+        "specialty": record.specialty,
+        "qualification": record.qualification,
+        "level": record.level.value,
+        "committee": None if c is None else {
+            "name": c.name, "filing_number": c.filing_number,
+            "filed_on": c.filed_on.isoformat() if c.filed_on else None,
+            "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+            "series": sorted(c.series), "levels": sorted(v.value for v in c.levels),
+        },
+        "approval_document": record.approval_document,
+        "approved_on": record.approved_on.isoformat(),
+        "issued_on": record.issued_on.isoformat(),
+        "obtained_by": record.obtained_by.value,
+        "revocation": None if r is None else {
+            "revoked_on": r.revoked_on.isoformat(), "reason": r.reason, "document": r.document,
+        },
+    }
+
+
+def _d(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _record_from_json(data: dict[str, Any]) -> CertificateRecord:
+    c = data["committee"]
+    r = data["revocation"]
+    return CertificateRecord(
+        public_id=data["public_id"],
+        number=data["number"],
+        holder_name=data["holder"],
+        series=data["series"],
+        specialty=data["specialty"],
+        qualification=data["qualification"],
+        level=Level(data["level"]),
+        committee=None if c is None else Committee(
+            name=c["name"], filing_number=c["filing_number"], filed_on=_d(c["filed_on"]),
+            valid_until=_d(c["valid_until"]), series=frozenset(c["series"]),
+            levels=frozenset(Level(v) for v in c["levels"]),
+        ),
+        approval_document=data["approval_document"],
+        approved_on=date.fromisoformat(data["approved_on"]),
+        issued_on=date.fromisoformat(data["issued_on"]),
+        obtained_by=ObtainedBy(data["obtained_by"]),
+        revocation=None if r is None else Revocation(
+            revoked_on=date.fromisoformat(r["revoked_on"]), reason=r["reason"],
+            document=r["document"],
+        ),
+    )
+
+
+_RECORD_SQL = """
+SELECT c.id, c.person_id, c.public_id, c.number, c.series, c.specialty, c.qualification,
+       c.level, c.approval_document, c.approved_on, c.issued_on, c.obtained_by,
+       p.name AS holder, c.committee_id, k.name AS c_name,
+       k.filing_number AS c_filing_number, k.filed_on AS c_filed_on,
+       k.valid_until AS c_valid_until, k.series AS c_series, k.levels AS c_levels,
+       r.id AS revocation_id, r.revoked_on AS r_revoked_on, r.reason AS r_reason,
+       r.document AS r_document
+FROM certificate c
+JOIN talent_person p ON p.id = c.person_id
+LEFT JOIN review_committee k ON k.id = c.committee_id
+LEFT JOIN certificate_revocation r ON r.certificate_id = c.id
+WHERE c.public_id = {mark}
+"""
+
+
+def _iso(value: Any) -> str | None:
+    """A date column as ISO text (SQLite gives text, PostgreSQL date objects)."""
+    if value is None or isinstance(value, str):
+        return value[:10] if isinstance(value, str) else None
+    return value.isoformat()
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def record_of(cert: Certificate, revocation: CertificateRevocation | None) -> CertificateRecord:
+    """The domain record of a loaded certificate (person and committee fetched), holder
+    name masked."""
+    committee = cert.committee
+    return CertificateRecord(
+        public_id=cert.public_id,
+        number=cert.number,
+        holder_name=mask_name(cert.person.name),
+        series=cert.series,
+        specialty=cert.specialty,
+        qualification=cert.qualification,
+        level=Level(cert.level),
+        committee=None if committee is None else committee_ref(committee).committee,
+        approval_document=cert.approval_document,
+        approved_on=cert.approved_on,
+        issued_on=cert.issued_on,
+        obtained_by=ObtainedBy(cert.obtained_by),
+        revocation=None if revocation is None else Revocation(
+            revocation.revoked_on, revocation.reason, revocation.document
+        ),
+    )
+
+
+class CertificateService:
+    """Everything certificates need from the database, with one set of keys and a clock.
+
+    `today` is a callable so tests can stand on a chosen day (China Standard Time).
+    """
+
+    def __init__(
+        self,
+        *,
+        cipher: PersonalDataCipher,
+        keyring: KeyRing,
+        renderer: QrRenderer,
+        store: StateStore,
+        today: Callable[[], date] = china_today,
+        font_path: str | None = None,
+    ) -> None:
+        self.cipher = cipher
+        self.keyring = (keyring if isinstance(keyring, VerifiedTokenCache)
+                        else VerifiedTokenCache(keyring.keys))
+        self.renderer = renderer
+        self.store = store
+        self.today = today
+        self.font_path = font_path
+        self.limits = SharedCounters(store)
+        self.records = LocalRecords(store, ttl=RECORD_TTL)
+        self._loading: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
+
+    def url(self, token: str) -> str:
+        return self.renderer.url(token)
+
+    # -- committees ------------------------------------------------------------------------
+
+    async def add_committee(self, data: dict[str, Any]) -> ReviewCommittee:
+        """Register a committee and its filing; refuses a filing longer than 3 years
+        (二(六)2) and unknown series or levels."""
+        series = [SERIES.get(s, s) for s in data.get("series") or []]
+        unknown = [s for s in series if s not in SERIES.values()]
+        if not series or unknown:
+            missing = "、".join(unknown) or "（空）"
+            raise CommitteeProblem("series", f"未知或缺少职称系列：{missing}")
+        try:
+            levels = sorted({Level(v).value for v in data.get("levels") or []})
+        except ValueError:
+            raise CommitteeProblem("levels", "级别应为 senior_full、senior_deputy、"
+                                             "intermediate、assistant 或 junior") from None
+        if not levels:
+            raise CommitteeProblem("levels", "至少需要一个评审级别")
+        filed_on, valid_until = data.get("filed_on"), data.get("valid_until")
+        number = data.get("filing_number") or None
+        if number or filed_on or valid_until:
+            if not (number and filed_on and valid_until):
+                raise CommitteeProblem("filing_number", "备案编号、备案日期和有效期须同时填写")
+            if valid_until < filed_on:
+                raise CommitteeProblem("valid_until", "有效期终止日期早于备案日期")
+            if valid_until > add_years(filed_on, FILING_MAX_YEARS):
+                raise CommitteeProblem(
+                    "valid_until", f"评委会备案有效期不得超过{FILING_MAX_YEARS}年（二(六)2）"
+                )
+        code, name = str(data.get("code") or "").strip(), str(data.get("name") or "").strip()
+        if not code or len(code) > 32:
+            raise CommitteeProblem("code", "评委会代码不能为空，最多32个字符")
+        if not name:
+            raise CommitteeProblem("name", "评委会名称不能为空")
+        try:
+            return await ReviewCommittee.create(
+                code=code, name=name, series=series, levels=levels,
+                built_by=str(data.get("built_by") or "").strip() or "未填写",
+                league_city=data.get("league_city") or None, filing_number=number,
+                filed_on=filed_on, valid_until=valid_until,
+                self_review=bool(data.get("self_review")),
+            )
+        except IntegrityError:
+            raise CommitteeProblem("code", f"评委会代码“{code}”已存在") from None
+
+    # -- issuing ---------------------------------------------------------------------------
+
+    async def issue(self, row: dict[str, Any], *, scope: str = ALL_LEAGUE_CITIES,
+                    actor: str = "system") -> Certificate:
+        """Issue one certificate (same checks as an import row); IssueRefused with the
+        reasons otherwise. The QR images are rendered now, off the event loop."""
+        report = await run_import(
+            [(1, row)], "", cipher=self.cipher, keyring=self.keyring, today=self.today(),
+            scope=scope, in_thread=False,
+        )
+        if not report.ok:
+            raise IssueRefused([RowError(0, e.field, e.message) for e in report.errors])
+        cert = await Certificate.get(public_id=report.public_ids[0])
+        await self.qr_images(cert)
+        log.info("certificate issued", extra={"public_id": cert.public_id, "actor": actor})
+        return cert
+
+    async def import_file(self, data: bytes, filename: str, **kwargs: Any) -> ImportReport:
+        return await run_import(data, filename, cipher=self.cipher, keyring=self.keyring,
+                                today=self.today(), **kwargs)
+
+    # -- QR images -------------------------------------------------------------------------
+
+    async def qr_images(self, cert: Certificate) -> tuple[bytes, str]:
+        """PNG and SVG of the certificate's QR code: rendered once (in a worker thread),
+        kept in the database, and in this process's LRU cache."""
+        base = self.renderer.public_base_url
+        row = await CertificateQr.get_or_none(certificate_id=cert.id)
+        if row is not None and row.base_url == base:
+            return bytes(row.png), row.svg
+        loop = asyncio.get_running_loop()
+        png = await loop.run_in_executor(None, self.renderer.png, cert.token)
+        svg = await loop.run_in_executor(None, self.renderer.svg, cert.token)
+        if row is None:
+            try:
+                await CertificateQr.create(certificate_id=cert.id, base_url=base, png=png, svg=svg)
+            except IntegrityError:
+                pass  # another request stored the same images meanwhile
+        else:
+            row.base_url, row.png, row.svg = base, png, svg
+            await row.save()
+        return png, svg
+
+    # -- printable -------------------------------------------------------------------------
+
+    async def printable(self, cert: Certificate, fmt: str) -> bytes:
+        """The printable e-certificate as "pdf" or "png" (CjkFontNotFound if the system
+        has no Chinese font)."""
+        await cert.fetch_related("person", "committee")
+        revocation = await CertificateRevocation.get_or_none(certificate_id=cert.id)
+        outcome = verdict(cert.token, record_of(cert, revocation), self.keyring, self.today())
+        person = cert.person
+        page = PrintableCertificate(
+            holder_name=person.name,
+            gender={"M": "男", "F": "女"}.get(person.gender, ""),
+            id_number_masked=mask_id_number(self.cipher.decrypt(person.id_number_enc)),
+            number=cert.number, series=cert.series, specialty=cert.specialty,
+            qualification=cert.qualification, level=LEVEL_LABELS[Level(cert.level)],
+            obtained_by=OBTAINED_BY_LABELS[ObtainedBy(cert.obtained_by)],
+            committee=cert.committee.name if cert.committee else (cert.original_issuer or "—"),
+            approval_document=cert.approval_document,
+            approved_on=format_date(cert.approved_on), issued_on=format_date(cert.issued_on),
+            verify_url=self.url(cert.token),
+            status_note="" if outcome.is_valid else outcome.label.split("（")[0],
+        )
+        png, _ = await self.qr_images(cert)
+        font = find_cjk_font(self.font_path)
+        render = render_pdf if fmt == "pdf" else render_png
+        return await asyncio.get_running_loop().run_in_executor(None, render, page, png, font)
+
+    # -- verification ----------------------------------------------------------------------
+
+    async def load_record(self, public_id: str) -> dict[str, Any] | None:
+        """The record from the database: one joined query, written out by hand because
+        building it through the ORM costs more than running it (this is every cold
+        scan's only database work)."""
+        conn = connections.get("default")
+        mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
+        rows = await conn.execute_query_dict(_RECORD_SQL.format(mark=mark), [public_id])
+        if not rows:
+            return None
+        row = rows[0]
+        committee = None
+        if row["committee_id"] is not None:
+            committee = {
+                "name": row["c_name"], "filing_number": row["c_filing_number"],
+                "filed_on": _iso(row["c_filed_on"]), "valid_until": _iso(row["c_valid_until"]),
+                "series": sorted(_json(row["c_series"]) or []),
+                "levels": sorted(_json(row["c_levels"]) or []),
+            }
+        revocation = None
+        if row["revocation_id"] is not None:
+            revocation = {"revoked_on": _iso(row["r_revoked_on"]), "reason": row["r_reason"],
+                          "document": row["r_document"]}
+        return {
+            "id": row["id"], "person_id": row["person_id"], "public_id": row["public_id"],
+            "number": row["number"], "holder": mask_name(row["holder"]),
+            "series": row["series"], "specialty": row["specialty"],
+            "qualification": row["qualification"], "level": row["level"],
+            "committee": committee, "approval_document": row["approval_document"],
+            "approved_on": _iso(row["approved_on"]), "issued_on": _iso(row["issued_on"]),
+            "obtained_by": row["obtained_by"], "revocation": revocation,
+        }
+
+    def genuine_public_id(self, token: str) -> str | None:
+        """The public id if the token's signature is good (cached), else None."""
+        try:
+            return self.keyring.verify(token)
+        except InvalidToken:
+            return None
+
+    async def cached_record(self, public_id: str) -> dict[str, Any] | None:
+        """The record for the verdict: this process's cache, else the database (then
+        cached). Concurrent misses on one certificate share one load."""
+        local = self.records.get(public_id)
+        if local is not None:
+            return local[0]
+        pending = self._loading.get(public_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(self._fetch_record(public_id))
+        self._loading[public_id] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._loading.pop(public_id, None)
+            else:
+                task.add_done_callback(lambda _t: self._loading.pop(public_id, None))
+
+    async def _fetch_record(self, public_id: str) -> dict[str, Any] | None:
+        data = await self.load_record(public_id)
+        if data is not None:
+            self.records.put(public_id, (data, _record_from_json(data)))
+        return data
+
+    async def forget_record(self, public_id: str) -> None:
+        """The certificate changed (revoked, committee corrected): every process must
+        stop using its cached record (see certificates.hotpath)."""
+        await self.records.invalidate(public_id)
+
+    async def verify(self, token: str) -> VerifyOutcome:
+        """The verdict for a scanned token. Forged, truncated and unknown tokens all give
+        the same NOT_GENUINE verdict (only `log_detail` differs, for logs)."""
+        today = self.today()
+        try:
+            public_id = self.keyring.verify(token)
+        except InvalidToken as exc:
+            return VerifyOutcome(not_genuine(today, exc.reason), None)
+        data = await self.cached_record(public_id)
+        local = self.records.get(public_id)
+        record = local[1] if local is not None else (
+            None if data is None else _record_from_json(data))
+        result = verdict(token, record, self.keyring, today)
+        if result.status is VerificationStatus.NOT_GENUINE or data is None:
+            return VerifyOutcome(result, None)
+        return VerifyOutcome(result, data["id"], data)
+
+    async def run_background(self, interval: float = 0.1) -> None:
+        """Push rate-limit counts and watch for invalidations, every `interval` s."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.limits.sync()
+                await self.records.poll()
+            except Exception:
+                log.exception("certificate cache/counter sync failed; retrying")
+
+    async def holder_matches(self, certificate_id: int, *, name: str | None = None,
+                             id_number: str | None = None) -> bool:
+        """Is `name` (or `id_number`) the holder's? Compared against the keyed hashes in
+        constant time; the clear value is neither stored nor logged."""
+        cert = await Certificate.get(id=certificate_id).select_related("person")
+        if id_number is not None:
+            return self.cipher.id_number_matches(id_number, cert.person.id_number_hash)
+        return self.cipher.name_matches(name or "", cert.person.name_hash)
+
+    # -- revocation and blacklist ------------------------------------------------------------
+
+    async def revoke(self, public_id: str, *, revoked_on: date, reason: str, document: str,
+                     actor: str, blacklist: bool = True) -> CertificateRevocation:
+        """Revoke (二(一)5) and, for fraud, put the holder on the blacklist for five years."""
+        cert = await Certificate.get_or_none(public_id=public_id)
+        if cert is None:
+            raise RevocationProblem("certificate_not_found", "没有这张证书")
+        if revoked_on < cert.issued_on:
+            raise RevocationProblem("revoked_on", "撤销日期早于发证日期")
+        async with in_transaction() as conn:
+            try:
+                row = await CertificateRevocation.create(
+                    certificate_id=cert.id, revoked_on=revoked_on, reason=reason,
+                    document=document, created_by=actor, using_db=conn,
+                )
+            except IntegrityError:
+                raise RevocationProblem("already_revoked", "该证书已被撤销") from None
+            cert.status = "revoked"
+            await cert.save(update_fields=["status"], using_db=conn)
+            if blacklist:
+                await BlacklistEntry.create(
+                    person_id=cert.person_id, entered_on=revoked_on,
+                    until=add_years(revoked_on, BLACKLIST_YEARS) - timedelta(days=1),
+                    reason=reason, document=document, certificate_id=cert.id,
+                    created_by=actor, using_db=conn,
+                )
+        await self.forget_record(public_id)
+        return row
+
+    async def add_blacklist(self, person: Person, *, entered_on: date, reason: str,
+                            document: str, actor: str) -> BlacklistEntry:
+        return await BlacklistEntry.create(
+            person_id=person.id, entered_on=entered_on,
+            until=add_years(entered_on, BLACKLIST_YEARS) - timedelta(days=1),
+            reason=reason, document=document, created_by=actor,
+        )
+
+    async def person_by_id_number(self, id_number: str) -> Person | None:
+        return await Person.get_or_none(id_number_hash=self.cipher.lookup_hash(id_number))
+
+
+async def blacklisted_year(openid_or_talent_id: str | int) -> int | None:
+    """The year the person entered the credit blacklist (二(一)5), most recent entry,
+    or None: the `blacklisted_year` answer of the eligibility check.
+
+    Accepts a WeChat openid (the user must have bound a talent record: 我的证书) or a
+    talent (Person) id. The eligibility engine applies the five-year rule against its
+    policy year, so expired entries are reported too.
+    """
+    person_id: int | None
+    if isinstance(openid_or_talent_id, int):
+        person_id = openid_or_talent_id
+    else:
+        user = await WechatUser.get_or_none(openid=openid_or_talent_id)
+        person_id = user.talent_id if user else None
+    if person_id is None:
+        return None
+    entry = await BlacklistEntry.filter(person_id=person_id).order_by("-entered_on").first()
+    return entry.entered_on.year if entry else None

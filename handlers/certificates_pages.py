@@ -1,0 +1,172 @@
+"""The verification page an employer opens by scanning a certificate: ``/v/{token}``.
+
+Two seconds: a full-width coloured banner with one word-sized verdict (有效 / 已撤销 /
+无效 / 查无此证) and the reason, then the signed fields with the name masked (张*明), then
+a box to type the candidate's full name or ID number, answered only with 一致 / 不一致.
+No ID number is ever shown, the page needs no JavaScript, and it is not cached or indexed.
+
+Unknown and forged tokens get the same 404 page. The QR images of a genuine certificate
+are at ``/v/{token}/qr.png`` and ``.svg`` (rendered once, then cached).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from aiohttp import web
+
+from certificates.status import Verdict, VerificationStatus, format_date
+from handlers.certificates_common import (
+    AnswerProblem,
+    RateLimited,
+    enforce_verify_limits,
+    log_view,
+    match_and_log,
+    read_answer,
+    verify_and_log,
+)
+from handlers.certificates_keys import CERT_PAGE_CACHE, CERT_PAGES, CERTS
+from models import Certificate
+
+routes = web.RouteTableDef()
+
+HEADLINES = {
+    VerificationStatus.VALID: ("✓", "证书有效"),
+    VerificationStatus.REVOKED: ("✕", "证书已撤销"),
+    VerificationStatus.VOID_COMMITTEE_NOT_FILED: ("✕", "证书无效"),
+    VerificationStatus.NOT_GENUINE: ("?", "查无此证"),
+}
+VOID_LEAD = "颁发该证书的评审委员会未经人力资源社会保障部门核准备案，证书无效（二(六)6）。"
+VALID_LEAD = "经核验，该职称证书真实有效。"
+FOOTNOTE_GENUINE = "证书状态以本页为准。"
+FOOTNOTE_NOT_GENUINE = "请联系发证机关核实，勿仅凭该证书认定职称。"
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.S)
+
+
+def _headers(html: str) -> dict[str, str]:
+    """Security headers; the CSP allows exactly the page's own inline style (by hash)."""
+    styles = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.encode()).digest()).decode() + "'"
+        for m in _STYLE.findall(html)
+    ) or "'none'"
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src {styles}; form-action 'self'; "
+            "base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+
+
+def _reasons(verdict: Verdict) -> list[str]:
+    if verdict.status is VerificationStatus.VALID:
+        return [VALID_LEAD]
+    if verdict.status is VerificationStatus.VOID_COMMITTEE_NOT_FILED:
+        return [VOID_LEAD, *verdict.reasons]
+    return list(verdict.reasons)
+
+
+def render(request: web.Request, token: str, verdict: Verdict, *, answer: dict | None = None,
+           status: int | None = None) -> web.Response:
+    """The page for `verdict`, rendered once per distinct content (PageCache)."""
+    genuine = verdict.status is not VerificationStatus.NOT_GENUINE
+    answer_key = None if answer is None else (answer["css"], answer["text"])
+    key = (request.path, verdict.status, verdict.checked_on, verdict.reasons, verdict.display,
+           answer_key)
+    cache = request.app[CERT_PAGE_CACHE]
+    cached = cache.get(key)
+    if cached is None:
+        mark, headline = HEADLINES[verdict.status]
+        html = request.app[CERT_PAGES].get_template("certificates/verify.html").render(
+            status=verdict.status.value, mark=mark, headline=headline,
+            reasons=_reasons(verdict), fields=[f for f in verdict.display if f[0] != "证书状态"],
+            action=request.path, answer=answer, checked_on=format_date(verdict.checked_on),
+            footnote=FOOTNOTE_GENUINE if genuine else FOOTNOTE_NOT_GENUINE,
+        )
+        cached = (html.encode("utf-8"), _headers(html))
+        cache.put(key, cached)
+    body, headers = cached
+    return web.Response(body=body, content_type="text/html", charset="utf-8",
+                        status=status or (200 if genuine else 404), headers=headers)
+
+
+def _too_many(request: web.Request, exc: RateLimited) -> web.Response:
+    html = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width, initial-scale=1"><title>请稍后再试</title></head><body>'
+        "<h1>查验过于频繁</h1><p>请稍后再试。</p></body></html>"
+    )
+    headers = {**_headers(html), "Retry-After": str(exc.retry_after)}
+    return web.Response(text=html, content_type="text/html", status=429, headers=headers)
+
+
+@routes.get("/v/{token}")
+async def verify_page(request: web.Request) -> web.Response:
+    token = request.match_info["token"]
+    try:
+        outcome = await verify_and_log(request, token, "page")
+    except RateLimited as exc:
+        return _too_many(request, exc)
+    return render(request, token, outcome.verdict)
+
+
+@routes.post("/v/{token}")
+async def match_page(request: web.Request) -> web.Response:
+    """The employer's "is the holder X?" form: answers 一致 / 不一致 only."""
+    token = request.match_info["token"]
+    form = await request.post()
+    try:
+        outcome = await verify_and_log(request, token, "page", comparing=True)
+        if outcome.certificate_id is None:
+            return render(request, token, outcome.verdict)
+        try:
+            answer = read_answer(str(form.get("answer") or ""))
+        except AnswerProblem as exc:
+            log_view(request, outcome, "page")
+            return render(request, token, outcome.verdict, status=422,
+                          answer={"css": "err", "text": exc.message})
+        same = await match_and_log(request, token, outcome.certificate_id, answer, "page")
+    except RateLimited as exc:
+        if exc.code == "match_rate_limited":
+            return render(request, token, outcome.verdict, status=429,
+                          answer={"css": "err", "text": "对该证书的核对次数过多，请一小时后再试。"})
+        return _too_many(request, exc)
+    what = "身份证号码" if answer.field == "id_number" else "姓名"
+    text = f"一致：与持证人的{what}一致。" if same else f"不一致：与持证人的{what}不一致。"
+    return render(request, token, outcome.verdict, answer={"css": "yes" if same else "no",
+                                                           "text": text})
+
+
+async def _qr(request: web.Request, fmt: str) -> web.Response:
+    token = request.match_info["token"]
+    try:
+        enforce_verify_limits(request, token)
+    except RateLimited as exc:
+        return _too_many(request, exc)
+    service = request.app[CERTS]
+    outcome = await service.verify(token)
+    if outcome.certificate_id is None:
+        raise web.HTTPNotFound(text="查无此证")
+    cert = await Certificate.get(id=outcome.certificate_id)
+    png, svg = await service.qr_images(cert)
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    if fmt == "png":
+        return web.Response(body=png, content_type="image/png", headers=headers)
+    return web.Response(text=svg, content_type="image/svg+xml", headers=headers)
+
+
+@routes.get("/v/{token}/qr.png")
+async def qr_png(request: web.Request) -> web.Response:
+    return await _qr(request, "png")
+
+
+@routes.get("/v/{token}/qr.svg")
+async def qr_svg(request: web.Request) -> web.Response:
+    return await _qr(request, "svg")

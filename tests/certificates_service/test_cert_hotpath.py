@@ -1,0 +1,75 @@
+"""The verification hot path's shared state: rate-limit counters counted locally and
+pushed to the store, and the record cache that a revocation in any process empties.
+Two objects on one store stand for two server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+import time
+
+import pytest
+
+from bot.storage import create_store
+from certificates.hotpath import LocalRecords, SharedCounters
+from tests.support.backends import REDIS_URL, store_backends
+
+
+@pytest.fixture(params=store_backends())
+async def store(request):
+    store = create_store(REDIS_URL if request.param == "redis" else None,
+                         namespace=f"t{secrets.token_hex(6)}")
+    yield store
+    await store.close()
+
+
+async def test_one_process_counts_exactly_and_pushes_to_the_store(store):
+    counters = SharedCounters(store)
+    assert [counters.hit("certv-ip:1.2.3.4", 3) > 0 for _ in range(5)] == [
+        False, False, False, True, True]
+    await counters.sync()
+    slot = math.floor(time.time() / 60)
+    assert await store.get(f"rl:certv-ip:1.2.3.4:{slot}") == b"5"
+    await counters.sync()  # nothing new: nothing added
+    assert await store.get(f"rl:certv-ip:1.2.3.4:{slot}") == b"5"
+
+
+async def test_processes_see_each_others_counts_after_a_sync(store):
+    a, b = SharedCounters(store), SharedCounters(store)
+    for _ in range(3):
+        assert a.hit("certv-tok:t", 5) == 0
+    await a.sync()
+    assert b.hit("certv-tok:t", 5) == 0  # b has not heard of a's hits yet (bounded overshoot)
+    await b.sync()  # now the shared total is 4
+    assert b.hit("certv-tok:t", 5) == 0
+    assert b.hit("certv-tok:t", 5) > 0
+    await b.sync()
+    # a still believes 3: its next hit is admitted (the bounded overshoot), and the push
+    # of that hit tells it the shared total, after which it refuses too.
+    assert a.hit("certv-tok:t", 5) == 0
+    await a.sync()
+    assert a.hit("certv-tok:t", 5) > 0
+
+
+async def test_invalidation_reaches_every_process_at_the_next_poll(store):
+    a, b = LocalRecords(store), LocalRecords(store)
+    await a.poll()
+    await b.poll()
+    a.put("pid", "valid")
+    b.put("pid", "valid")
+    await a.invalidate("pid")
+    assert a.get("pid") is None
+    assert b.get("pid") == "valid"
+    await b.poll()
+    assert b.get("pid") is None
+    b.put("pid", "revoked")
+    await b.poll()
+    assert b.get("pid") == "revoked", "no further invalidation: the entry stays"
+
+
+async def test_records_expire(store):
+    records = LocalRecords(store, ttl=0.01)
+    records.put("pid", 1)
+    await asyncio.sleep(0.02)
+    assert records.get("pid") is None
