@@ -73,10 +73,41 @@ class Settings(BaseSettings):
     demo_data: bool = False
     production: bool = False
 
-    # Eligibility: the public API and result pages (per IP, per minute).
+    # Notices: broadcast delivery (notices/delivery.py) and deadline reminders.
+    delivery_rate: float = Field(100.0, ge=0)  # messages/s shared by all workers; 0: no limit
+    delivery_batch: int = Field(200, ge=1, le=5000)  # rows claimed per query
+    delivery_concurrency: int = Field(32, ge=1, le=1000)  # API calls in flight per worker
+    delivery_lease: float = Field(60.0, ge=0.5, le=3600)  # s before another worker takes over
+    delivery_max_attempts: int = Field(6, ge=1, le=50)
+    delivery_backoff_base: float = Field(2.0, gt=0, le=600)
+    delivery_backoff_max: float = Field(300.0, gt=0, le=86400)
+    delivery_poll_interval: float = Field(1.0, gt=0, le=60)
+    # Outcome unknown (timeout, worker killed mid-send): "resend" with the same idempotency
+    # key, or "hold" as `unknown` for an officer to decide (never a duplicate).
+    delivery_in_doubt: str = Field("resend", pattern="^(resend|hold)$")
+    delivery_in_app_workers: int = Field(1, ge=0, le=1)  # in-process worker of `serve`
+    # Body field carrying each message's idempotency key ("" for none); see notices/delivery.
+    wechat_idempotency_field: str = Field("client_msg_id", pattern=r"^[a-z_]{0,40}$")
+    wechat_template_notice: str = Field("dev-template-notice", min_length=1)
+    wechat_template_objection: str = Field("dev-template-objection", min_length=1)
+    wechat_subscribe_template_deadline: str = Field("dev-subscribe-deadline", min_length=1)
+    notices_policy: str = Field("nmg-2020", pattern=r"^[a-z0-9-]{1,40}$")
+    reminders_interval: float = Field(300.0, gt=0, le=86400)  # s between reminder checks
+
+    # Eligibility check: public API and result pages, requests per minute per IP.
     eligibility_api_rate_limit: int = Field(120, ge=1, le=10_000_000)
     eligibility_api_max_body: int = Field(16 * 1024, ge=1024, le=1024 * 1024)  # bytes
     result_page_rate_limit: int = Field(60, ge=1, le=10_000_000)
+
+    # Certificates: the private Ed25519 keyset file (certificates.signing). Unset: a dev
+    # keyset is generated in data/ on first start (refused with PRODUCTION=true).
+    signing_keyset_path: str | None = None
+    # A .ttf/.ttc with Chinese glyphs for the printable certificate; unset: search the system.
+    cjk_font_path: str | None = None
+    cert_verify_limit_ip: int = Field(120, ge=1)  # verifications per IP per minute
+    cert_verify_limit_token: int = Field(60, ge=1)  # verifications per token per minute
+    cert_match_limit_token: int = Field(10, ge=1)  # name/ID comparisons per token per hour
+    cert_binding_code_days: int = Field(7, ge=1, le=90)  # one-time binding codes expire
 
     @field_validator("wechat_aes_key")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.appkeys import DISPATCHER
-from handlers import eligibility_wiring, menu, users
+from handlers import certificates_wiring, eligibility_wiring, menu, notices_wiring, users
 from handlers.commands import register_commands
 
 __all__ = ["register_commands", "setup"]
@@ -21,5 +21,7 @@ def setup(app: web.Application) -> None:
     dp.middleware(users.track_user)
     dp.include_router(menu.router)
     # Conversations are included here as they are built; the fallback stays last.
+    notices_wiring.setup(app)
+    certificates_wiring.setup(app)
     eligibility_wiring.setup(app)
     dp.include_router(menu.fallback)

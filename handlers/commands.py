@@ -66,6 +66,11 @@ def _admin_token(args: argparse.Namespace) -> int:
 
 
 def register_commands(sub: argparse._SubParsersAction) -> None:
+    from handlers import certificates_commands, notices_cli, notices_worker
+
+    notices_worker.register(sub)
+    notices_cli.register(sub)
+    certificates_commands.register(sub)
     p = sub.add_parser("admin-token", help="create, list or revoke HR officers' tokens")
     p.add_argument("action", choices=["create", "list", "revoke"])
     p.add_argument("--name")
