@@ -6,6 +6,12 @@ but complete (every fact answered, so nothing is left to ask) and valid. The bas
 trivial function that builds a result-like dict from the same answers, runs in the same
 process, so the ratio is comparable across machines.
 
+Rates are per CPU-second of this process (time.process_time), which is what "on one
+core" means and moves far less than wall time when other work shares the machine; the
+wall-clock rate is printed beside it. Each measurement is repeated (--repeat) and the
+median is reported, with the spread, so noise is visible. The target is checked on the
+complete evaluation that a caller of the API pays: evaluate(answers).to_dict().
+
     .venv/bin/python bench/eligibility_bench.py [--seconds 3] [--sets 2000] [--check]
 """
 
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -67,18 +74,26 @@ def baseline(answers: dict) -> dict:
     }
 
 
-def rate(label: str, fn: Callable[[dict], object], inputs: list[dict], seconds: float) -> float:
-    """Calls per second of fn over inputs (cycled) for about `seconds`."""
+def rate(label: str, fn: Callable[[dict], object], inputs: list[dict], seconds: float,
+         repeat: int = 3) -> float:
+    """Calls per CPU-second of fn over inputs (cycled): median of `repeat` runs."""
     for a in inputs[:50]:
         fn(a)  # warm-up
-    n, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while time.perf_counter() < deadline:
-        for a in inputs:
-            fn(a)
-        n += len(inputs)
-    per_second = n / (time.perf_counter() - start)
-    print(f"{label:<44} {per_second:>12,.0f} /s  ({1e6 / per_second:7.1f} µs each, n={n})")
+    cpu_rates, wall_rates = [], []
+    for _ in range(repeat):
+        n = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        deadline = wall0 + seconds / repeat
+        while time.perf_counter() < deadline:
+            for a in inputs:
+                fn(a)
+            n += len(inputs)
+        cpu_rates.append(n / max(time.process_time() - cpu0, 1e-9))
+        wall_rates.append(n / (time.perf_counter() - wall0))
+    per_second = statistics.median(cpu_rates)
+    spread = (max(cpu_rates) - min(cpu_rates)) / per_second
+    print(f"{label:<32} {per_second:>10,.0f} /CPU-s ({1e6 / per_second:6.1f} µs, "
+          f"spread {spread:4.0%})  wall {statistics.median(wall_rates):>9,.0f} /s")
     return per_second
 
 
@@ -86,24 +101,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     parser.add_argument("--sets", type=int, default=2000, help="distinct answer sets")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement")
     parser.add_argument("--check", action="store_true",
-                        help=f"exit 1 when evaluate() is below {TARGET:,}/s")
+                        help=f"exit 1 when evaluate().to_dict() is below {TARGET:,}/s")
     args = parser.parse_args(argv)
 
     sets = complete_answer_sets(args.sets)
     open_paths = sum(len(eligibility.evaluate(a).open_runs) for a in sets) / len(sets)
     print(f"{len(sets)} complete answer sets, {open_paths:.1f} open paths on average")
 
-    base = rate("baseline: build a result dict", baseline, sets, args.seconds)
-    full = rate("evaluate(answers)", eligibility.evaluate, sets, args.seconds)
+    r = args.repeat
+    base = rate("baseline: build a result dict", baseline, sets, args.seconds, r)
+    full = rate("evaluate(answers)", eligibility.evaluate, sets, args.seconds, r)
     with_json = rate("evaluate(answers).to_dict()", lambda a: eligibility.evaluate(a).to_dict(),
-                     sets, args.seconds)
+                     sets, args.seconds, r)
     rate("render_text(evaluate(answers))", lambda a: eligibility.render_text(
-        eligibility.evaluate(a)), sets, args.seconds / 2)
+        eligibility.evaluate(a)), sets, args.seconds / 2, r)
     print(f"evaluate() is {base / full:.1f}x the baseline's cost; "
           f"with to_dict() {base / with_json:.1f}x.")
-    met = full >= TARGET
-    print(f"target {TARGET:,}/s complete evaluations on one core: {'met' if met else 'NOT met'}")
+    met = with_json >= TARGET
+    print(f"target {TARGET:,}/s complete evaluations (with to_dict) per CPU-second: "
+          f"{'met' if met else 'NOT met'}")
     return 0 if met or not args.check else 1
 
 

@@ -38,49 +38,7 @@ def run(policy: Policy, a: Mapping[str, Any]) -> Result:
     if blocked:
         return Result(policy, a, tuple(block_states), tuple(blocked), (), (), None, (), (), ())
 
-    runs = []
-    open_runs = []
-    undecided = []
-    memo: dict[tuple, bool | None] = {}  # (condition, target) -> result, for shared ones
-    for path in policy.paths:  # inlined: this loop is most of the time of an evaluation
-        # The path's answer-only conditions first, then (if still possible) its target and
-        # the rest: a path is closed iff some condition is false, whatever the order, and
-        # this order settles most paths without working out their target. `states` keeps
-        # the results in this order, for the trace; `needs` follows the written order.
-        status = True
-        states = []
-        for check in path.plain_checks:
-            r = check(a, NO_CONTEXT)
-            states.append(r)
-            if r is False:
-                status = False
-                break
-            if r is None:
-                status = None
-        ctx = None
-        if status is not False:
-            target, target_need = path.resolve_target(a)
-            ctx = (target, target_need, path.code)
-            for check, shared in path.contextual_checks:
-                if shared:
-                    key = (shared, target)
-                    r = memo.get(key, MISSING)
-                    if r is MISSING:
-                        r = memo[key] = check(a, ctx)
-                else:
-                    r = check(a, ctx)
-                states.append(r)
-                if r is False:
-                    status = False
-                    break
-                if r is None:
-                    status = None
-        pr = (path, ctx, status, states)  # a PathRun, see runs.py
-        runs.append(pr)
-        if status:
-            open_runs.append(pr)
-        elif status is None:
-            undecided.append(pr)
+    runs, open_runs, undecided = policy.run_paths(a)  # see pathcode.py
 
     primary = None
     requirements = []
@@ -96,33 +54,8 @@ def run(policy: Policy, a: Mapping[str, Any]) -> Result:
                     break
         wanted = policy.requested_target(a)
         primary = next((r for r in open_runs if r[1][0] == wanted), open_runs[0])
-        ctx = primary[1]
-        for req in policy.requirements:
-            for rule in req.rules:
-                r = rule.when.value(a, ctx)
-                if r:
-                    requirements.append((req, rule))
-                    break
-                if r is None:
-                    pending.append((rule.when, ctx))
-                    break
-        given = set()
-        for note in policy.notes:
-            if note.code in given or (note.gate is not None and note.gate(a, NO_CONTEXT) is False):
-                continue
-            test = note.when
-            unknown_ctx = None
-            for pr in open_runs if test.uses_context else open_runs[:1]:
-                r = test.value(a, pr[1])
-                if r:
-                    notes.append(note)
-                    given.add(note.code)
-                    break
-                if r is None and unknown_ctx is None:
-                    unknown_ctx = pr[1]
-            else:
-                if unknown_ctx is not None:
-                    pending.append((test, unknown_ctx))
+        requirements, notes, more = policy.run_outcomes(a, open_runs, primary[1])
+        pending += more
 
     needs = ()
     if pending_blocks or undecided or pending:

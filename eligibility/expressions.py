@@ -71,6 +71,7 @@ class Fact:
     get: Callable[[Mapping, Context], Any]
     need: Need
     uses_context: bool
+    src: Callable[[Gen], str] | None = None  # its value as a Python expression (see Gen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +92,11 @@ class Test:
     uses_context: bool = False
     op: str = ""  # "and" / "or" for a combination (its parts may be spliced into another)
     parts: tuple = ()
+    src: Callable[[Gen], str] | None = None  # `value` as one Python expression (see Gen)
+    ref_value: Value | None = None  # after `flatten`: the closure tree it replaced
 
 
-ALWAYS = Test(lambda a, c: True, lambda a, c: None)
+ALWAYS = Test(lambda a, c: True, lambda a, c: None, src=lambda g: "True")
 
 # ---------------------------------------------------------------------------------------
 # Parsing
@@ -416,9 +419,17 @@ class Compiler:
         def need(a, ctx):
             return lneed(a, ctx) if lget(a, ctx) is MISSING else rneed(a, ctx)
 
+        lsrc = (lambda g: g.read(left)) if lfact is None else _fact_src(lfact)
+        rsrc = (lambda g: g.read(right)) if rfact is None else _fact_src(rfact)
+
+        def src(g):
+            x, y, k = g.tmp(), g.tmp(), g.const(order)
+            return (f"(False if (({x} := {lsrc(g)}) is None or ({y} := {rsrc(g)}) is None) "
+                    f"else (None if ({x} is M or {y} is M) else {k}[{x}] {op} {k}[{y}]))")
+
         fields = frozenset([left, right])
         uses_context = any(f is not None and f.uses_context for f in (lfact, rfact))
-        return Test(value, need, fields, uses_context)
+        return Test(value, need, fields, uses_context, src=src)
 
     def _derived(self, name: str, op: str, operand) -> Test:
         spec = self.derived[name]
@@ -492,8 +503,32 @@ def _is_null(want_null: bool):
 
 
 def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
-    """One closure per comparison, specialised on the operation (this is the hot path)."""
+    """One closure per comparison, specialised on the operation; plus its source form."""
     tag, arg, negate = pred
+    read = (lambda g: g.read(name)) if fact is None else _fact_src(fact)
+    if tag == "member":
+        op = "not in" if negate else "in"
+
+        def src(g):
+            t = g.tmp()
+            return f"(None if ({t} := {read(g)}) is M else {t} {op} {g.const(arg)})"
+    elif tag == "contains":
+        def src(g):
+            t = g.tmp()
+            return (f"(None if ({t} := {read(g)}) is M else "
+                    f"({t} is not None and {g.const(arg)} in {t}))")
+    elif tag == "contains_any":
+        def src(g):
+            t = g.tmp()
+            return (f"(None if ({t} := {read(g)}) is M else "
+                    f"({t} is not None and not {g.const(arg)}.isdisjoint({t})))")
+    else:  # is_null
+        is_ = "is not" if negate else "is"
+
+        def src(g):
+            t = g.tmp()
+            return f"(None if ({t} := {read(g)}) is M else {t} {is_} None)"
+
     if fact is None:
         def need(a, ctx):
             return name
@@ -518,7 +553,7 @@ def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
             def value(a, ctx):
                 v = a.get(name, MISSING)
                 return None if v is MISSING else (v is None) != negate
-        return Test(value, need, fields, uses_context)
+        return Test(value, need, fields, uses_context, src=src)
 
     get = fact.get
     if tag == "member":
@@ -531,7 +566,13 @@ def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
             return None if v is MISSING else (v is None) != negate
     else:
         raise _Syntax(f"{name}: unsupported test")
-    return Test(value, fact.need, fields, uses_context)
+    return Test(value, fact.need, fields, uses_context, src=src)
+
+
+def _fact_src(fact: Fact) -> Callable[[Gen], str]:
+    if fact.src is not None:
+        return fact.src
+    return lambda g: f"{g.const(fact.get)}(a, c)"
 
 
 def _int_order(name: str, op: str, k: int, bounds: tuple[str, ...]) -> Test:
@@ -559,7 +600,23 @@ def _int_order(name: str, op: str, k: int, bounds: tuple[str, ...]) -> Test:
     def need(a, ctx):
         return name
 
-    return Test(value, need, frozenset([name]), False)
+    def src(g):
+        if op in (">=", ">"):
+            def infer(u):
+                return f"(None if {u} {op} {k} else False)"
+        else:
+            def infer(u):
+                return f"(True if {u} {op} {k} else None)"
+        rest = "None"
+        for b in reversed(bounds):
+            u = g.tmp()
+            rest = (f"((None if {u} is None else {infer(u)}) "
+                    f"if ({u} := {g.read(b)}) is not M else {rest})")
+        t = g.tmp()
+        return (f"(({t} is not None and {t} {op} {k}) "
+                f"if ({t} := {g.read(name)}) is not M else {rest})")
+
+    return Test(value, need, frozenset([name]), False, src=src)
 
 
 def combine(tag: str, tests: list[Test]) -> Test:
@@ -617,6 +674,13 @@ def combine(tag: str, tests: list[Test]) -> Test:
                 return t.need(a, ctx)
         return None
 
+    def src(g):
+        names = [g.tmp() for _ in tests]
+        first = " or ".join(f"({n} := {t.src(g)}) is {stop}"
+                            for n, t in zip(names, tests, strict=True))
+        unknown = " or ".join(f"{n} is None" for n in names)
+        return f"({stop} if ({first}) else (None if ({unknown}) else {start}))"
+
     return Test(
         value,
         need,
@@ -624,6 +688,7 @@ def combine(tag: str, tests: list[Test]) -> Test:
         any(t.uses_context for t in tests),
         tag,
         tuple(tests),
+        src=src if all(t.src is not None for t in tests) else None,
     )
 
 
@@ -634,4 +699,76 @@ def _negate(test: Test) -> Test:
         r = f(a, ctx)
         return None if r is None else not r
 
-    return Test(value, test.need, test.fields, test.uses_context)
+    def src(g):
+        t = g.tmp()
+        return f"(None if ({t} := {test.src(g)}) is None else not {t})"
+
+    return Test(value, test.need, test.fields, test.uses_context,
+                src=src if test.src is not None else None)
+
+
+# ---------------------------------------------------------------------------------------
+# Flattening: one generated function per top-level test
+# ---------------------------------------------------------------------------------------
+
+
+class Gen:
+    """Collects what one generated expression needs: constants and temporary names.
+
+    A test's `src(gen)` returns its `value` as a single Python expression over `a` (the
+    answers), `c` (the context) and `M` (MISSING), with the same three-valued result and
+    the same short-circuits as the closure tree; temporaries are bound with `:=`.
+    """
+
+    def __init__(self, hoist: bool = False) -> None:
+        self.namespace: dict[str, Any] = {"M": MISSING}
+        self._ids: dict[int, str] = {}
+        self._n = 0
+        self.hoist = hoist
+        self.hoisted: dict[str, str] = {}  # answer field -> local name read once at the top
+
+    def read(self, field: str) -> str:
+        """An answer (MISSING when unanswered): inline, or a local of the function when
+        hoisting (a long generated function reads each field once, see `prologue`)."""
+        if not self.hoist:
+            return f"a.get({field!r}, M)"
+        name = self.hoisted.get(field)
+        if name is None:
+            name = self.hoisted[field] = f"f_{field}"
+        return name
+
+    def prologue(self, indent: str = "    ") -> list[str]:
+        return [f"{indent}{name} = a.get({field!r}, M)" for field, name in self.hoisted.items()]
+
+    def const(self, value: Any) -> str:
+        name = self._ids.get(id(value))
+        if name is None:
+            name = self._ids[id(value)] = f"k{len(self._ids)}"
+            self.namespace[name] = value
+        return name
+
+    def tmp(self) -> str:
+        self._n += 1
+        return f"t{self._n}"
+
+
+def flatten(test: Test) -> Test:
+    """The same test, with `value` one generated function instead of a tree of closures.
+
+    Why: a rule like "reviewed_level" is a dozen nested closures, and on the engine's hot
+    path the calls between them cost more than the comparisons. The generated function
+    gives the same answer for every input (tests/eligibility/test_eligibility_flatten.py
+    checks this against the closures, kept as `ref_value`); a test without a source form
+    is returned unchanged.
+    """
+    if test.src is None or test.ref_value is not None:
+        return test
+    g = Gen()
+    try:
+        body = test.src(g)
+        code = f"def value(a, c):\n    return {body}\n"
+        exec(compile(code, f"<test {sorted(test.fields)}>", "exec"), g.namespace)  # noqa: S102
+    except (SyntaxError, RecursionError, MemoryError):  # too deep to generate: keep closures
+        return test
+    return Test(g.namespace["value"], test.need, test.fields, test.uses_context, test.op,
+                test.parts, test.src, test.value)

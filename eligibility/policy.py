@@ -28,8 +28,10 @@ from .expressions import (
     Kind,
     Test,
     combine,
+    flatten,
 )
 from .parameters import resolve_parameters
+from .pathcode import compile_outcomes, compile_paths
 
 LEVEL_FIELD = "current_level"  # its choices are the level scale, none .. senior
 TARGET_FIELD = "target_level"
@@ -55,7 +57,7 @@ class Block:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: cache keys
 class Path:
     code: str
     clause: str
@@ -88,13 +90,14 @@ class Requirement:
     rules: tuple[Rule, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: cache keys
 class Note:
     code: str
     clause: str
     when: Test
     text: str
     gate: Callable | None  # the parts of `when` that read no path: False => note is off
+    gate_test: Test | None  # the same as a Test (for generated code)
 
 
 class Policy:
@@ -118,6 +121,8 @@ class Policy:
         self.static_texts: dict[str, str] = {}  # templates that read only parameters
         self.template_fields: dict[str, tuple[str, ...]] = {}  # other templates: answers read
         self.text_cache: dict[tuple, str] = {}  # rendered texts (explanation.fill)
+        self.trace_cache: dict[tuple, dict] = {}  # trace entries (Result.trace)
+        self.path_cache: dict[tuple, dict] = {}  # path and note entries (Result.to_dict)
         self._check_field_refs()
 
         levels = self.schema.fields[LEVEL_FIELD].choices
@@ -153,6 +158,8 @@ class Policy:
         self.materials = tuple(dict(m) for m in raw.get("materials", []))
         self.key_dates = tuple(self._key_date(i, spec, source)
                                for i, spec in enumerate(raw.get("key_dates", [])))
+        self.run_outcomes = compile_outcomes(self)  # requirements and notes, same way
+        self.run_paths = compile_paths(self)  # the engine's hot loop, see pathcode.py
         unused = set(conditions_raw) - self.compiler.referenced - self._listed
         if unused:
             raise PolicyError(f"{source}: conditions never used: {', '.join(sorted(unused))}")
@@ -168,11 +175,17 @@ class Policy:
             cur = a.get(LEVEL_FIELD, MISSING)
             return MISSING if cur is MISSING else nxt[cur]
 
+        def next_level_src(g):
+            t = g.tmp()
+            return f"(M if ({t} := {g.read(LEVEL_FIELD)}) is M else {g.const(nxt)}[{t}])"
+
         return {
-            "target": Fact(levels, lambda a, ctx: ctx[0], lambda a, ctx: ctx[1], True),
-            "next_level": Fact(levels, next_level, lambda a, ctx: LEVEL_FIELD, False),
+            "target": Fact(levels, lambda a, ctx: ctx[0], lambda a, ctx: ctx[1], True,
+                           lambda g: "c[0]"),
+            "next_level": Fact(levels, next_level, lambda a, ctx: LEVEL_FIELD, False,
+                               next_level_src),
             "path": Fact(Kind("enum", path_codes), lambda a, ctx: ctx[2],
-                         lambda a, ctx: None, True),
+                         lambda a, ctx: None, True, lambda g: "c[2]"),
         }
 
     def requested_target(self, a: Mapping) -> Any:
@@ -207,7 +220,7 @@ class Policy:
     def _condition(self, code: str, spec: Mapping, source: str, shared: bool) -> Condition:
         where = f"{source}: conditions.{code}"
         self._reading(spec, where)
-        test = self.compiler.condition(code)
+        test = flatten(self.compiler.condition(code))
         return Condition(
             code=code,
             clause=self._clause(spec.get("clause"), where),
@@ -223,7 +236,8 @@ class Policy:
         return Block(
             code=code,
             clause=self._clause(spec.get("clause"), where),
-            test=self.compiler.compile(_str(spec, "test", where), where, allow_context=False),
+            test=flatten(self.compiler.compile(_str(spec, "test", where), where,
+                                               allow_context=False)),
             text=_str(spec, "text", where),
         )
 
@@ -239,7 +253,7 @@ class Policy:
         if not conds:
             raise PolicyError(f"{where}: a path needs conditions")
         clause_when = tuple(
-            (self.compiler.compile(_str(c, "when", where), f"{where}.clause_when"),
+            (flatten(self.compiler.compile(_str(c, "when", where), f"{where}.clause_when")),
              self._clause(c.get("clause"), f"{where}.clause_when"))
             for c in spec.get("clause_when", [])
         )
@@ -299,8 +313,9 @@ class Policy:
             for i, tier in enumerate(spec["tiers"]):
                 if tier.get("level") not in levels[1:]:
                     raise PolicyError(f"{where}.target.tiers[{i}]: unknown level")
-                tiers.append((tier["level"], self.compiler.compile(
-                    _str(tier, "when", where), f"{where}.target.tiers[{i}]", allow_context=False)))
+                tiers.append((tier["level"], flatten(self.compiler.compile(
+                    _str(tier, "when", where), f"{where}.target.tiers[{i}]",
+                    allow_context=False))))
             tiers = tuple(tiers)
 
             def resolve(a):
@@ -327,7 +342,7 @@ class Policy:
                 value = self.params.get(value[1:], "")
             if value not in values:
                 raise PolicyError(f"{rw}: value {value!r} is not one of {sorted(values)}")
-            when = self.compiler.compile(r["when"], rw) if "when" in r else ALWAYS
+            when = flatten(self.compiler.compile(r["when"], rw)) if "when" in r else ALWAYS
             rules.append(Rule(value, self._clause(r.get("clause"), rw), when))
         if not rules or rules[-1].when is not ALWAYS:
             raise PolicyError(f"{where}: the last rule must have no `when` (the default)")
@@ -336,14 +351,16 @@ class Policy:
     def _note(self, i: int, spec: Mapping, source: str) -> Note:
         where = f"{source}: notes[{i}]"
         self._reading(spec, where)
-        when = self.compiler.compile(_str(spec, "when", where), where)
+        when = flatten(self.compiler.compile(_str(spec, "when", where), where))
         plain = [t for t in when.parts if not t.uses_context] if when.op == "and" else []
+        gate = flatten(combine("and", plain)) if plain else None
         return Note(
             code=_str(spec, "code", where),
             clause=self._clause(spec.get("clause"), where),
             when=when,
             text=_str(spec, "text", where),
-            gate=combine("and", plain).value if plain else None,
+            gate=gate.value if gate else None,
+            gate_test=gate,
         )
 
     def _key_date(self, i: int, spec: Mapping, source: str) -> tuple[dt.date, str, str]:

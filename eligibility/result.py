@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 _STATE = {True: "held", False: "failed", None: "unknown"}
 _PATH_STATE = {True: "open", False: "closed", None: "undecided"}
+_CACHE_SIZE = 20_000  # distinct path and trace entries kept per policy
 
 
 class Result:
@@ -72,58 +73,104 @@ class Result:
         return {r[0].code: run_target(r, self.answers) for r in self.open_runs}
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract JSON (see the module docstring)."""
+        """The contract JSON (see the module docstring).
+
+        The top-level dict and lists are new on each call; the path, note, material and
+        trace entries inside are cached per policy and shared between results with the
+        same outcome (see `trace`): treat them as read-only, like the JSON they are for.
+        """
         p, a = self.policy, self.answers
-        notes = [{"code": n.code, "clause": n.clause, "text": fill(p, n.text, a)}
-                 for n in self.notes]
+        clauses = [run_clause(r, a) for r in self.open_runs]
         return {
             "policy": p.id,
             "eligible": self.eligible,
             "blocked_by": [{"code": b.code, "clause": b.clause, "text": fill(p, b.text, a)}
                            for b in self.blocked_by],
-            "paths": [self._path(r) for r in self.open_runs],
+            "paths": [self._path(r, c) for r, c in zip(self.open_runs, clauses, strict=True)],
             "requirements": {req.key: {"value": rule.value, "clause": rule.clause}
                              for req, rule in self.requirements},
-            "notes": notes,
+            "notes": [self._note(n) for n in self.notes],
             "needs": list(self.needs),
-            "trace": self.trace(),
-            "materials": [dict(m) for m in p.materials]
+            "trace": self._trace(dict(zip(map(id, self.open_runs), clauses, strict=True))),
+            "materials": list(p.materials)
             if any(n.code == "materials_checklist" for n in self.notes) else [],
         }
 
-    def _path(self, r: PathRun) -> dict[str, Any]:
-        path, target = r[0], run_target(r, self.answers)
-        text = fill(self.policy, path.text, self.answers, target, path.target_names)
-        return {
-            "code": path.code,
-            "target_level": target,
-            "clause": run_clause(r, self.answers),
-            "conditions": list(path.provisos),
-            "text": f"{path.title}：{text}",
-        }
+    def _note(self, n: Note) -> dict[str, Any]:
+        p, a = self.policy, self.answers
+        fields = p.template_fields.get(n.text, ())
+        key = (n, *[a.get(f, MISSING) for f in fields])
+        cache = p.path_cache
+        entry = cache.get(key)
+        if entry is None:
+            if len(cache) > _CACHE_SIZE:
+                cache.clear()
+            entry = cache[key] = {"code": n.code, "clause": n.clause, "text": fill(p, n.text, a)}
+        return entry
+
+    def _path(self, r: PathRun, clause: str) -> dict[str, Any]:
+        p, a = self.policy, self.answers
+        path, target = r[0], run_target(r, a)
+        fields = p.template_fields.get(path.text, ())
+        key = (path.code, target, clause, *[a.get(f, MISSING) for f in fields])
+        cache = p.path_cache
+        entry = cache.get(key)
+        if entry is None:
+            if len(cache) > _CACHE_SIZE:
+                cache.clear()
+            text = fill(p, path.text, a, target, path.target_names)
+            entry = cache[key] = {
+                "code": path.code,
+                "target_level": target,
+                "clause": clause,
+                "conditions": list(path.provisos),
+                "text": f"{path.title}：{text}",
+            }
+        return entry
 
     def trace(self) -> list[dict[str, Any]]:
         """Blocks and paths with the state of every condition checked, each with its clause.
 
         Conditions are listed in the order the engine checked them (those that read only
         the answers first), up to the first that failed: that one is why the path is closed.
+
+        The entries are built once per distinct outcome (path, status, target, clause,
+        condition states) and shared by every result with that outcome, since answer sets
+        repeat the same few outcomes: treat them as read-only, like the JSON they become.
         """
-        out: list[dict[str, Any]] = [
-            {"kind": "block", "code": b.code, "clause": b.clause, "status": _STATE[s]}
-            for b, s in zip(self.policy.blocks, self.block_states, strict=True)
-        ]
         a = self.answers
-        state = _STATE
+        return self._trace({id(r): run_clause(r, a) for r in self.open_runs})
+
+    def _trace(self, open_clauses: dict[int, str]) -> list[dict[str, Any]]:
+        p = self.policy
+        cache = p.trace_cache
+        if len(cache) > _CACHE_SIZE:
+            cache.clear()
+        out: list[dict[str, Any]] = []
+        for b, s in zip(p.blocks, self.block_states, strict=True):
+            key = ("block", b.code, s)  # path keys are 4-tuples: they never collide
+            entry = cache.get(key)
+            if entry is None:
+                entry = cache[key] = {"kind": "block", "code": b.code, "clause": b.clause,
+                                      "status": _STATE[s]}
+            out.append(entry)
         for r in self.runs:
             path, ctx, status, states = r
-            target = MISSING if ctx is None else ctx[0]
-            out.append({
-                "kind": "path",
-                "code": path.code,
-                "clause": run_clause(r, a) if status else path.clause,
-                "target_level": None if target is MISSING else target,
-                "status": _PATH_STATE[status],
-                "conditions": [{"code": c.code, "clause": c.clause, "status": state[s]}
-                               for c, s in zip(path.checked_order, states, strict=False)],
-            })
+            if ctx is None:
+                key = (path, None, status, states)
+            else:
+                key = (path, ctx[0], open_clauses.get(id(r)), states)
+            entry = cache.get(key)
+            if entry is None:
+                target = None if ctx is None or ctx[0] is MISSING else ctx[0]
+                entry = cache[key] = {
+                    "kind": "path",
+                    "code": path.code,
+                    "clause": open_clauses[id(r)] if status else path.clause,
+                    "target_level": target,
+                    "status": _PATH_STATE[status],
+                    "conditions": [{"code": c.code, "clause": c.clause, "status": _STATE[s]}
+                                   for c, s in zip(path.checked_order, states, strict=False)],
+                }
+            out.append(entry)
         return out

@@ -4,8 +4,9 @@
     ctx     (target level | None for "no level" | MISSING, field to ask for it, path code),
             or None when the path closed before its target was needed
     status  True open, False closed, None undecided
-    states  condition results in the order checked (path.checked_order), up to the first
-            False: the answer-only conditions first, then those that read the target
+    states  tuple of condition results in the order checked (path.checked_order), up to
+            the first False: the answer-only conditions first, then those that read the
+            target
 
 `run_states` recomputes them in written order, which is the order of the questions.
 """

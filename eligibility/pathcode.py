@@ -1,0 +1,241 @@
+"""The path loop of an evaluation, generated once per policy as straight-line Python.
+
+Why: deciding the paths is most of the cost of an evaluation. Written as a loop over
+paths and checks it pays, per condition, a call, a list append and two state tests, and
+per path a tuple and a target lookup; generated from the compiled policy it is a run of
+inline expressions (each condition's flattened test, see expressions.flatten) in nested
+`if`s that stop at the first failed condition. Nothing here knows a particular year: the
+code is written from whatever paths the policy file has.
+
+`reference_paths` is the plain loop, kept as the definition the generated code must match
+(tests/eligibility/test_eligibility_flatten.py compares them on random answers).
+
+Both return (runs, open_runs, undecided): runs is one PathRun per path (see runs.py).
+
+The same is done for what follows once some path is open: the requirements of the main
+route and the notes of all open routes (`compile_outcomes`, defined by
+`reference_outcomes`), returning (requirements, notes, pending).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .expressions import MISSING, NO_CONTEXT, Gen, Test
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+PathsFn = Callable[[Mapping[str, Any]], tuple[list, list, list]]
+
+
+def reference_paths(policy: Policy, a: Mapping[str, Any]) -> tuple[list, list, list]:
+    """Decide every path: answer-only conditions first, then (if still possible) the
+    path's target and the conditions that read it; stop at the first False. A path is
+    closed iff some condition is false, whatever the order; this order settles most paths
+    without working out their target. `states` keeps the results in this order."""
+    runs, open_runs, undecided = [], [], []
+    memo: dict[tuple, bool | None] = {}  # (condition, target) -> result, for shared ones
+    for path in policy.paths:
+        status = True
+        states = []
+        for cond in path.checked_order:
+            if cond.test.uses_context:
+                break
+            r = cond.test.value(a, NO_CONTEXT)
+            states.append(r)
+            if r is False:
+                status = False
+                break
+            if r is None:
+                status = None
+        ctx = None
+        if status is not False:
+            target, target_need = path.resolve_target(a)
+            ctx = (target, target_need, path.code)
+            for cond in path.checked_order[len(states):]:
+                if cond.shared:
+                    key = (cond.code, target)
+                    r = memo.get(key, MISSING)
+                    if r is MISSING:
+                        r = memo[key] = cond.test.value(a, ctx)
+                else:
+                    r = cond.test.value(a, ctx)
+                states.append(r)
+                if r is False:
+                    status = False
+                    break
+                if r is None:
+                    status = None
+        pr = (path, ctx, status, tuple(states))
+        runs.append(pr)
+        if status:
+            open_runs.append(pr)
+        elif status is None:
+            undecided.append(pr)
+    return runs, open_runs, undecided
+
+
+def compile_paths(policy: Policy) -> PathsFn:
+    """Generate the function equivalent to `reference_paths(policy, a)`."""
+    g = Gen(hoist=True)
+    g.namespace["NC"] = NO_CONTEXT
+    shared = sorted({c.code for p in policy.paths for c in p.checked_order
+                     if c.shared and c.test.uses_context})
+    memo = {code: f"m{i}" for i, code in enumerate(shared)}
+    lines = ["def paths(a):"]
+    lines += [f"    {name} = {{}}" for name in memo.values()]
+    lines.append("    runs = []")
+    lines.append("    open_runs = []")
+    lines.append("    undecided = []")
+    for path in policy.paths:
+        p = g.const(path)
+        resolve = g.const(path.resolve_target)
+        code = repr(path.code)
+        lines.append(f"    # {path.code}")
+        lines.append("    c = NC")
+        states: list[str] = []
+        indent = "    "
+        placed_ctx = False
+        for cond in path.checked_order:
+            if cond.test.uses_context and not placed_ctx:
+                lines.append(f"{indent}tg, tn = {resolve}(a)")
+                lines.append(f"{indent}c = (tg, tn, {code})")
+                placed_ctx = True
+            s = f"s{len(states)}"
+            expr = _expr(g, cond.test)
+            if cond.shared and cond.test.uses_context:
+                m = memo[cond.code]
+                lines.append(f"{indent}{s} = {m}.get(tg, M)")
+                lines.append(f"{indent}if {s} is M:")
+                lines.append(f"{indent}    {s} = {m}[tg] = {expr}")
+            else:
+                lines.append(f"{indent}{s} = {expr}")
+            states.append(s)
+            ctx = "c" if placed_ctx else "None"
+            lines.append(f"{indent}if {s} is False:")
+            lines.append(f"{indent}    pr = ({p}, {ctx}, False, ({', '.join(states)},))")
+            lines.append(f"{indent}else:")
+            indent += "    "
+        if not placed_ctx:  # every condition reads only the answers: target still needed
+            lines.append(f"{indent}tg, tn = {resolve}(a)")
+            lines.append(f"{indent}c = (tg, tn, {code})")
+        unknown = " or ".join(f"{s} is None" for s in states)
+        status = f"None if ({unknown}) else True"
+        lines.append(f"{indent}pr = ({p}, c, {status}, ({', '.join(states)},))")
+        lines.append(f"{indent}if pr[2]:")
+        lines.append(f"{indent}    open_runs.append(pr)")
+        lines.append(f"{indent}else:")
+        lines.append(f"{indent}    undecided.append(pr)")
+        lines.append("    runs.append(pr)")
+    lines.append("    return runs, open_runs, undecided")
+    lines[1:1] = g.prologue()
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<paths of {policy.id}>", "exec"), g.namespace)  # noqa: S102
+    fn = g.namespace["paths"]
+    fn.source = source  # for debugging: print(policy.run_paths.source)
+    return fn
+
+
+def _expr(g: Gen, test: Test) -> str:
+    if test.src is None:  # no source form: call its function
+        return f"{g.const(test.value)}(a, c)"
+    return test.src(g)
+
+
+def reference_outcomes(policy: Policy, a: Mapping[str, Any], open_runs: list,
+                       ctx: tuple) -> tuple[list, list, list]:
+    """Requirements of the main route (its context `ctx`), notes of any open route, and
+    the (test, ctx) of those still unknown: the first rule of a requirement that is not
+    false decides it (unknown: ask); a note is given once, for the first route it fits."""
+    requirements, notes, pending = [], [], []
+    for req in policy.requirements:
+        for rule in req.rules:
+            r = rule.when.value(a, ctx)
+            if r:
+                requirements.append((req, rule))
+                break
+            if r is None:
+                pending.append((rule.when, ctx))
+                break
+    given = set()
+    for note in policy.notes:
+        if note.code in given or (note.gate is not None and note.gate(a, NO_CONTEXT) is False):
+            continue
+        test = note.when
+        unknown_ctx = None
+        for pr in open_runs if test.uses_context else open_runs[:1]:
+            r = test.value(a, pr[1])
+            if r:
+                notes.append(note)
+                given.add(note.code)
+                break
+            if r is None and unknown_ctx is None:
+                unknown_ctx = pr[1]
+        else:
+            if unknown_ctx is not None:
+                pending.append((test, unknown_ctx))
+    return requirements, notes, pending
+
+
+def compile_outcomes(policy: Policy) -> Callable[[Mapping, list, tuple], tuple]:
+    """Generate the function equivalent to `reference_outcomes(policy, ...)`."""
+    g = Gen(hoist=True)
+    g.namespace["NC"] = NO_CONTEXT
+    lines = ["def outcomes(a, open_runs, ctx):",
+             "    requirements = []", "    notes = []", "    pending = []", "    c = ctx"]
+    for req in policy.requirements:
+        lines.append(f"    # requirement {req.key}")
+        indent = "    "
+        for rule in req.rules:
+            lines.append(f"{indent}r = {_expr(g, rule.when)}")
+            lines.append(f"{indent}if r:")
+            lines.append(f"{indent}    requirements.append({g.const((req, rule))})")
+            lines.append(f"{indent}elif r is None:")
+            lines.append(f"{indent}    pending.append(({g.const(rule.when)}, c))")
+            lines.append(f"{indent}else:")
+            indent += "    "
+        lines.append(f"{indent}pass")
+    seen: set[str] = set()
+    for note in policy.notes:
+        n, test = g.const(note), g.const(note.when)
+        lines.append(f"    # note {note.code} {note.clause}")
+        indent = "    "
+        if note.code in seen:  # an earlier rule may have given this note already
+            lines.append(f"{indent}if {note.code!r} not in given:")
+            indent += "    "
+        if note.gate_test is not None:
+            lines.append(f"{indent}c = NC")
+            lines.append(f"{indent}if {_expr(g, note.gate_test)} is not False:")
+            indent += "    "
+        if note.when.uses_context:
+            lines.append(f"{indent}u = None")
+            lines.append(f"{indent}for pr in open_runs:")
+            lines.append(f"{indent}    c = pr[1]")
+            lines.append(f"{indent}    r = {_expr(g, note.when)}")
+            lines.append(f"{indent}    if r:")
+            lines.append(f"{indent}        notes.append({n})")
+            lines.append(f"{indent}        given.add({note.code!r})")
+            lines.append(f"{indent}        break")
+            lines.append(f"{indent}    if r is None and u is None:")
+            lines.append(f"{indent}        u = c")
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    if u is not None:")
+            lines.append(f"{indent}        pending.append(({test}, u))")
+        else:
+            lines.append(f"{indent}c = open_runs[0][1]")
+            lines.append(f"{indent}r = {_expr(g, note.when)}")
+            lines.append(f"{indent}if r:")
+            lines.append(f"{indent}    notes.append({n})")
+            lines.append(f"{indent}    given.add({note.code!r})")
+            lines.append(f"{indent}elif r is None:")
+            lines.append(f"{indent}    pending.append(({test}, c))")
+        seen.add(note.code)
+    lines.append("    return requirements, notes, pending")
+    lines[1:1] = ["    given = set()", *g.prologue()]
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<outcomes of {policy.id}>", "exec"), g.namespace)  # noqa: S102
+    fn = g.namespace["outcomes"]
+    fn.source = source
+    return fn

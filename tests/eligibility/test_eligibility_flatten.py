@@ -1,0 +1,83 @@
+"""The generated code equals the closures it replaces (expressions.flatten, pathcode.py).
+
+The engine runs generated Python for speed; the closure trees and the plain path loop stay
+as the definition. On random partial answers (and every target a path can have) each
+flattened test must give exactly what its closure tree gives, and the generated path loop
+exactly what the plain loop gives: same paths, contexts, statuses and condition states;
+likewise the generated requirements and notes.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from test_eligibility_properties import SETTINGS, partial_answers
+
+from eligibility.expressions import MISSING, NO_CONTEXT
+from eligibility.pathcode import reference_outcomes, reference_paths
+from eligibility.registry import default_registry
+
+POLICY = default_registry().get("nmg-2020")
+TARGETS = (*POLICY.levels, None, MISSING)
+
+
+def _flattened_tests():
+    p = POLICY
+    tests = [(f"conditions.{c.code}", c.test) for c in p.conditions.values()]
+    tests += [(f"blocks.{b.code}", b.test) for b in p.blocks]
+    tests += [(f"paths.{path.code}.clause_when", t) for path in p.paths
+              for t, _ in path.clause_when]
+    tests += [(f"requirements.{r.key}.{rule.value}", rule.when) for r in p.requirements
+              for rule in r.rules if rule.when.ref_value is not None]
+    tests += [(f"notes.{n.code}", n.when) for n in p.notes]
+    return tests
+
+
+FLATTENED = _flattened_tests()
+
+
+def test_every_rule_of_the_policy_runs_generated_code():
+    slow = [where for where, t in FLATTENED if t.ref_value is None]
+    assert not slow, f"rules still evaluated by closure trees: {slow}"
+    assert len(FLATTENED) > 60
+
+
+@SETTINGS
+@given(partial_answers())
+def test_flattened_tests_equal_their_closures(answers):
+    a, errors = POLICY.schema.validate(answers)
+    assert not errors
+    for where, test in FLATTENED:
+        contexts = [NO_CONTEXT] if not test.uses_context else [
+            (t, "current_level", path.code) for t in TARGETS for path in POLICY.paths]
+        for ctx in contexts:
+            assert test.value(a, ctx) is test.ref_value(a, ctx), (where, ctx)
+
+
+@SETTINGS
+@given(partial_answers())
+def test_generated_path_loop_equals_the_plain_loop(answers):
+    a, errors = POLICY.schema.validate(answers)
+    assert not errors
+    got, want = POLICY.run_paths(a), reference_paths(POLICY, a)
+    for got_runs, want_runs in zip(got, want, strict=True):
+        assert [(r[0].code, r[1], r[2], r[3]) for r in got_runs] \
+            == [(r[0].code, r[1], r[2], r[3]) for r in want_runs]
+    # identity, not just equality: a result is not made of look-alike copies
+    assert all(g[0] is w[0] for g, w in zip(got[0], want[0], strict=True))
+
+
+@SETTINGS
+@given(partial_answers())
+def test_generated_outcomes_equal_the_plain_loops(answers):
+    a, errors = POLICY.schema.validate(answers)
+    assert not errors
+    _, open_runs, _ = reference_paths(POLICY, a)
+    if not open_runs:
+        return
+    for primary in open_runs:  # whichever route is the main one
+        got = POLICY.run_outcomes(a, open_runs, primary[1])
+        want = reference_outcomes(POLICY, a, open_runs, primary[1])
+        assert [(q.key, r.value, r.clause) for q, r in got[0]] \
+            == [(q.key, r.value, r.clause) for q, r in want[0]]
+        assert [(n.code, n.clause) for n in got[1]] == [(n.code, n.clause) for n in want[1]]
+        assert [(t, c) for t, c in got[2]] == [(t, c) for t, c in want[2]]
