@@ -11,8 +11,10 @@ ratio to that baseline; the kill run reports duplicates and losses (both must be
 Each run gets a fresh fake platform process, so its counts are that run's only.
 Duplicates: recipients with more than one message at the platform. Losses: recipients
 with none, or rows not `sent`. "Resent after takeover" counts calls repeated under the
-same idempotency key after the kill: the fake platform answers those from memory (a
-fake-only feature); on the real API each would be a duplicate (see notices/delivery.py).
+same `client_msg_id` after the kill: the fake platform answers those from memory, as
+WeChat's template API does for 10 minutes (the resend here comes within seconds). The
+bench sends template messages; subscribe notifications have no such key and are held
+instead of resent (see notices/delivery.py).
 """
 
 from __future__ import annotations

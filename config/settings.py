@@ -82,9 +82,10 @@ class Settings(BaseSettings):
     delivery_backoff_base: float = Field(2.0, gt=0, le=600)
     delivery_backoff_max: float = Field(300.0, gt=0, le=86400)
     delivery_poll_interval: float = Field(1.0, gt=0, le=60)
-    # Outcome unknown (timeout, worker killed mid-send): "resend" with the same idempotency
-    # key, or "hold" as `unknown` for an officer to decide (never a duplicate).
-    delivery_in_doubt: str = Field("resend", pattern="^(resend|hold)$")
+    # Outcome unknown (timeout, worker killed mid-send): "auto" resends template messages
+    # under their client_msg_id and holds subscribe notifications (no such key) as
+    # `unknown` for an officer; "resend" resends both; "hold" holds both. notices/delivery.
+    delivery_in_doubt: str = Field("auto", pattern="^(auto|resend|hold)$")
     delivery_in_app_workers: int = Field(1, ge=0, le=1)  # in-process worker of `serve`
     # Body field carrying each message's idempotency key ("" for none); see notices/delivery.
     wechat_idempotency_field: str = Field("client_msg_id", pattern=r"^[a-z_]{0,40}$")
@@ -166,6 +167,22 @@ class Settings(BaseSettings):
         if len(raw) != 32:
             raise ValueError("must decode to 32 bytes")
         return v
+
+    @model_validator(mode="after")
+    def _resends_stay_within_wechat_dedup_window(self) -> Settings:
+        """A template message in doubt is resent under its client_msg_id, which WeChat
+        honours for 10 minutes: a lease (or backoff) that could resend later is refused."""
+        if not self.wechat_idempotency_field or self.delivery_in_doubt == "hold":
+            return self
+        from notices.delivery_policy import dedup_problem  # pure; no import cycle
+
+        problem = dedup_problem(
+            lease_s=self.delivery_lease, backoff_max_s=self.delivery_backoff_max,
+            poll_interval_s=self.delivery_poll_interval,
+            api_timeout_s=self.wechat_api_timeout)
+        if problem:
+            raise ValueError(f"DELIVERY_LEASE: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_values(self) -> Settings:

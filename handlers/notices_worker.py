@@ -48,6 +48,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         poll_interval_s=settings.delivery_poll_interval,
         in_doubt=settings.delivery_in_doubt,
         idempotency_field=settings.wechat_idempotency_field,
+        api_timeout_s=settings.wechat_api_timeout,
     )
 
 

@@ -1,27 +1,47 @@
 """The delivery worker: claims outbox rows, sends them, records each outcome under its lease.
 
-How a row travels: `pending` → claimed in a batch (`sending`, lease) → one API call with
-the row's unique key in the body (the idempotency key, field `client_msg_id` by default)
-→ the outcome is written in the same statement that checks the lease: `sent`, `failed`
+How a row travels: `pending` → claimed in a batch (`sending`, lease) → one API call → the
+outcome is written in the same statement that checks the lease: `sent`, `failed`
 (permanent errcode), back to `pending` with a later `due_ms` (transient errcode,
-exponential backoff with jitter, bounded), or `unknown` (in_doubt=hold).
+exponential backoff with jitter, bounded), or `unknown` (held for an officer).
 
-Exactly once, and what that rests on:
+The idempotency key: every template message carries its row's key as `client_msg_id`
+(`s{send_id}:{openid}`, fixed when the outbox row is written, so every attempt of a row
+sends the same one). WeChat documents that field for `cgi-bin/message/template/send`:
+for one openid + client_msg_id it sends one message, "10分钟有效" (honoured for 10 minutes,
+no guarantee after). `cgi-bin/message/subscribe/bizsend` documents no such field, so
+subscribe notifications are sent without one.
+
+Exactly once, and what it rests on:
 
 * No crash: a row is claimed by one worker at a time (SKIP LOCKED / SQLite's single writer)
   and a finished row is never claimed again, so each message is sent once.
 * A worker killed between the claim and the finish leaves its rows `sending`. After the
   lease expires another worker (or the restarted one) takes them over. Whether the killed
-  worker's API call went through is unknown. With in_doubt=resend (default) the row is sent
-  again under the same idempotency key: a platform that deduplicates on that key (the
-  fake platform does) delivers it once, so the whole path is exactly-once. The real
-  WeChat API has no idempotency key for template or subscribe messages, so there a takeover
-  can duplicate at most the messages the dead worker held: claims queued or in flight
-  (2 x concurrency) and outcomes not yet flushed (at most a batch). With in_doubt=hold
-  such rows become `unknown` instead: never a duplicate, but possibly a loss, shown to the
-  officer, who may resend them.
+  worker's call went through is unknown ("in doubt"); so is the outcome of a call that
+  timed out. Per channel (`DELIVERY_IN_DOUBT=auto`, the default):
+  - template messages are resent under the same client_msg_id: WeChat drops the repeat,
+    so the path is exactly-once, provided the resend comes within WeChat's 10 minutes.
+    The configuration guarantees that for one resend: `DeliveryConfig` (and the settings)
+    refuse a lease, backoff, poll interval or API timeout that could put a resend later
+    than 9 minutes after the attempt it repeats (`delivery_policy.dedup_problem`).
+  - subscribe notifications (bizsend) are held: such a row becomes `unknown`, is never
+    resent by a worker, and shows on the console and in progress as 结果未知. An officer
+    may resend them (`requeue-unknown`), each such resend risking one duplicate per row.
 * Outcomes are flushed in small groups (every `flush_interval` or `batch` outcomes), so
   the in-doubt set of a killed worker is its in-flight and just-finished messages.
+
+Residual risk (README, "How notices reach subscribers exactly once"):
+* bizsend: a worker that dies after WeChat accepted a message and before our commit leaves
+  a row that is held, not resent: that person may get the message once (most likely) or
+  not at all until an officer resends it; never twice unless the officer resends.
+  Only messages the dead worker had in flight or not yet flushed are affected (at most
+  2 x concurrency + a batch).
+* template: a duplicate is possible only if the platform forgets the key early, or if a
+  row is in doubt twice in a row (e.g. the worker that took it over dies too) so that its
+  second resend comes more than 10 minutes after the accepted attempt.
+* `DELIVERY_IN_DOUBT=resend` resends bizsend too (no loss, but each in-doubt row may
+  arrive twice); `hold` holds template messages as well (never a duplicate).
 
 Rate: `GlobalRate.acquire()` before every call (shared through Redis). Unsubscribed
 recipients are skipped at claim time (`cancelled`), so 退订 or leaving the account stops
@@ -39,16 +59,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from notices.delivery_policy import (
+    AUTO,
     ERR_BAD_RESPONSE,
     FAILED,
     HOLD,
-    RESEND,
+    IDEMPOTENT_CHANNELS,
+    IN_DOUBT_POLICIES,
     RETRY,
     SENT,
     UNKNOWN,
     classify,
+    dedup_problem,
+    in_doubt_for,
+    takeover_every_s,
 )
-from notices.delivery_store import Claim, DeliveryStore, Outcome, SendInfo
+from notices.delivery_store import ALL_CHANNELS, Claim, DeliveryStore, Outcome, SendInfo
 from notices.outbox import now_ms
 from notices.rate import GlobalRate
 
@@ -67,13 +92,37 @@ class DeliveryConfig:
     backoff_base_s: float = 2.0
     backoff_max_s: float = 300.0
     poll_interval_s: float = 1.0
-    in_doubt: str = RESEND
+    in_doubt: str = AUTO
     idempotency_field: str = "client_msg_id"
     flush_interval_s: float = 0.05
+    api_timeout_s: float = 5.0  # the client's timeout per call: part of the resend gap
+
+    def __post_init__(self) -> None:
+        if self.in_doubt not in IN_DOUBT_POLICIES:
+            raise ValueError(f"in_doubt must be one of {IN_DOUBT_POLICIES}, "
+                             f"got {self.in_doubt!r}")
+        if self.resends_idempotent_channel:
+            problem = dedup_problem(
+                lease_s=self.lease_s, backoff_max_s=self.backoff_max_s,
+                poll_interval_s=self.poll_interval_s, api_timeout_s=self.api_timeout_s)
+            if problem:
+                raise ValueError(problem)
 
     @property
     def takeover_every_s(self) -> float:
-        return min(5.0, max(0.2, self.lease_s / 4))
+        return takeover_every_s(self.lease_s)
+
+    @property
+    def resends_idempotent_channel(self) -> bool:
+        """Whether some in-doubt message is resent relying on WeChat's client_msg_id."""
+        return bool(self.idempotency_field) and self.in_doubt != HOLD
+
+    def in_doubt_for(self, channel: str) -> str:
+        return in_doubt_for(channel, self.in_doubt, idempotent=bool(self.idempotency_field))
+
+    def sends_key(self, channel: str) -> bool:
+        """Only the template API has a client_msg_id field; bizsend gets none."""
+        return bool(self.idempotency_field) and channel in IDEMPOTENT_CHANNELS
 
 
 @dataclass
@@ -205,13 +254,17 @@ class DeliveryWorker:
         return len(claims)
 
     async def _take_over(self, limit: int) -> int:
-        if self.config.in_doubt == HOLD:
-            held = await self.store.hold(limit, self.clock_ms())
+        held_channels = [c for c in ALL_CHANNELS if self.config.in_doubt_for(c) == HOLD]
+        resent_channels = [c for c in ALL_CHANNELS if c not in held_channels]
+        if held_channels:
+            held = await self.store.hold(limit, self.clock_ms(), held_channels)
             if held:
                 log.warning("in-doubt deliveries held as unknown", extra={"count": held})
+        if not resent_channels:
             return 0
         claims = await self.store.take_over(
-            self._owner(), limit, self.clock_ms(), int(self.config.lease_s * 1000)
+            self._owner(), limit, self.clock_ms(), int(self.config.lease_s * 1000),
+            resent_channels,
         )
         if claims:
             log.warning("taking over in-doubt deliveries", extra={"count": len(claims)})
@@ -250,7 +303,7 @@ class DeliveryWorker:
     async def _deliver(self, claim: Claim) -> Outcome:
         info = self._sends[claim.send_id]
         body = {"touser": claim.openid, **info.payload}
-        if self.config.idempotency_field:
+        if self.config.sends_key(info.channel):
             body[self.config.idempotency_field] = claim.key
         try:
             answer = await self.sender(info.channel, body)
@@ -262,14 +315,15 @@ class DeliveryWorker:
                 log.exception("unexpected error sending a delivery", extra={"id": claim.id})
                 errcode = ERR_BAD_RESPONSE  # unknown whether it went out: ambiguous
             errmsg = str(getattr(exc, "errmsg", exc))
-            return self._verdict(claim, errcode, errmsg)
+            return self._verdict(claim, errcode, errmsg, info.channel)
         msgid = answer.get("msgid") if isinstance(answer, dict) else None
         return Outcome(claim, SENT, errcode=0, msgid=None if msgid is None else str(msgid))
 
-    def _verdict(self, claim: Claim, errcode: int, errmsg: str) -> Outcome:
+    def _verdict(self, claim: Claim, errcode: int, errmsg: str, channel: str) -> Outcome:
         c = self.config
         verdict = classify(
-            errcode, attempts=claim.attempts, max_attempts=c.max_attempts, in_doubt=c.in_doubt,
+            errcode, attempts=claim.attempts, max_attempts=c.max_attempts,
+            in_doubt=c.in_doubt_for(channel),
             backoff_base=c.backoff_base_s, backoff_max=c.backoff_max_s,
         )
         if verdict.status == RETRY:

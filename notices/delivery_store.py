@@ -24,6 +24,9 @@ from datetime import UTC, datetime
 from tortoise import connections
 
 from models import NoticeDelivery, NoticeSend
+from notices.payloads import SUBSCRIBE, TEMPLATE
+
+ALL_CHANNELS = (TEMPLATE, SUBSCRIBE)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ _PG_TAKE_OVER = """
 WITH c AS (
   SELECT id FROM notice_delivery
   WHERE status = 'sending' AND due_ms < $1
+    AND send_id IN (SELECT id FROM notice_send WHERE channel = ANY($5::text[]))
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 )
@@ -85,6 +89,7 @@ _PG_HOLD = """
 WITH c AS (
   SELECT id FROM notice_delivery
   WHERE status = 'sending' AND due_ms < $1
+    AND send_id IN (SELECT id FROM notice_send WHERE channel = ANY($4::text[]))
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 )
@@ -132,7 +137,9 @@ _LITE_TAKE_OVER = """
 UPDATE notice_delivery
 SET lease_owner = ?, due_ms = ?, attempts = attempts + 1
 WHERE id IN (
-  SELECT id FROM notice_delivery WHERE status = 'sending' AND due_ms < ? LIMIT ?
+  SELECT id FROM notice_delivery WHERE status = 'sending' AND due_ms < ?
+    AND send_id IN (SELECT id FROM notice_send WHERE channel IN (SELECT value FROM json_each(?)))
+  LIMIT ?
 )
 RETURNING id, send_id, openid, "key", attempts
 """
@@ -140,7 +147,9 @@ RETURNING id, send_id, openid, "key", attempts
 _LITE_HOLD = """
 UPDATE notice_delivery SET status = 'unknown', errmsg = ?
 WHERE id IN (
-  SELECT id FROM notice_delivery WHERE status = 'sending' AND due_ms < ? LIMIT ?
+  SELECT id FROM notice_delivery WHERE status = 'sending' AND due_ms < ?
+    AND send_id IN (SELECT id FROM notice_send WHERE channel IN (SELECT value FROM json_each(?)))
+  LIMIT ?
 )
 RETURNING id
 """
@@ -198,24 +207,31 @@ class DeliveryStore:
             )
         return [Claim(*_row(r), owner=owner) for r in rows]
 
-    async def take_over(self, owner: str, limit: int, now_ms: int, lease_ms: int) -> list[Claim]:
-        """In-doubt rows (lease expired while `sending`), re-leased to `owner` for a resend."""
+    async def take_over(self, owner: str, limit: int, now_ms: int, lease_ms: int,
+                        channels: Sequence[str] = ALL_CHANNELS) -> list[Claim]:
+        """In-doubt rows (lease expired while `sending`) of sends on `channels`, re-leased
+        to `owner` for a resend."""
         if self.postgres:
             _, rows = await self.conn.execute_query(
-                _PG_TAKE_OVER, [now_ms, limit, owner, now_ms + lease_ms]
+                _PG_TAKE_OVER, [now_ms, limit, owner, now_ms + lease_ms, list(channels)]
             )
         else:
             _, rows = await self.conn.execute_query(
-                _LITE_TAKE_OVER, [owner, now_ms + lease_ms, now_ms, limit]
+                _LITE_TAKE_OVER,
+                [owner, now_ms + lease_ms, now_ms, json.dumps(list(channels)), limit],
             )
         return [Claim(*_row(r), owner=owner, in_doubt=True) for r in rows]
 
-    async def hold(self, limit: int, now_ms: int) -> int:
-        """In-doubt rows become `unknown` (in_doubt=hold); returns how many."""
+    async def hold(self, limit: int, now_ms: int,
+                   channels: Sequence[str] = ALL_CHANNELS) -> int:
+        """In-doubt rows of sends on `channels` become `unknown` (held for an officer);
+        returns how many."""
         if self.postgres:
-            _, rows = await self.conn.execute_query(_PG_HOLD, [now_ms, limit, HELD_MESSAGE])
+            _, rows = await self.conn.execute_query(
+                _PG_HOLD, [now_ms, limit, HELD_MESSAGE, list(channels)])
         else:
-            _, rows = await self.conn.execute_query(_LITE_HOLD, [HELD_MESSAGE, now_ms, limit])
+            _, rows = await self.conn.execute_query(
+                _LITE_HOLD, [HELD_MESSAGE, now_ms, json.dumps(list(channels)), limit])
         return len(rows)
 
     async def finish(self, outcomes: Sequence[Outcome]) -> set[int] | None:

@@ -1,8 +1,9 @@
 """The fake WeChat API server (aiohttp), for development and tests.
 
-Fake-only feature: template and subscribe sends that carry a `client_msg_id` are
-deduplicated per (kind, openid, client_msg_id): a repeat gets the first answer and adds no
-message. The real platform has no such key for these endpoints (see notices/delivery.py).
+Like the real platform, template sends that carry a `client_msg_id` are deduplicated per
+(openid, client_msg_id): a repeat gets the first answer and adds no message (WeChat keeps
+the key 10 minutes; the fake keeps it for its lifetime). Subscribe notifications (bizsend)
+have no such field on the real platform, so the fake does not deduplicate them either.
 
 Why: the real platform cannot be driven into timeouts, 5xx, quota errors or expired tokens
 on demand, and it needs a public server. This app answers the endpoints WeChatClient uses
@@ -186,7 +187,7 @@ async def subscribe_send(request: web.Request, state: FakeWeChatState, body: Any
         return bad
     if not body.get("template_id"):
         return error(40037)
-    if (seen := state.replay("subscribe", openid, body)) is not None:
+    if (seen := state.replay("subscribe", openid, body)) is not None:  # never: see state
         return seen
     fields = {k: body[k] for k in ("template_id", "page", "miniprogram", "data") if k in body}
     state.add_message(openid, "subscribe", fields)

@@ -42,6 +42,9 @@ ERRMSGS = {
 
 # Both token kinds keep an old token usable this long after a newer one was issued.
 OVERLAP_SECONDS = 300
+# Sends the real platform deduplicates by `client_msg_id` (template/send documents it;
+# subscribe/bizsend has no such field).
+IDEMPOTENT_KINDS = frozenset({"template"})
 
 
 def error(errcode: int, errmsg: str | None = None) -> dict:
@@ -92,7 +95,7 @@ class FakeWeChatState:
         self.users: dict[str, dict[str, Any]] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.qrcodes: dict[str, dict[str, Any]] = {}
-        # client_msg_id idempotency (fake-only): first answer per (kind, openid, key).
+        # client_msg_id idempotency (template sends): first answer per (kind, openid, key).
         self.idempotent: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.replayed = 0
         self._msgids = itertools.count(2_000_000_000_000_000_000 + secrets.randbelow(10**9))
@@ -203,14 +206,14 @@ class FakeWeChatState:
 
     def replay(self, kind: str, openid: str, body: dict) -> dict[str, Any] | None:
         """The first answer to a send with this body's `client_msg_id`, if any."""
-        key = body.get("client_msg_id")
+        key = body.get("client_msg_id") if kind in IDEMPOTENT_KINDS else None
         seen = self.idempotent.get((kind, openid, key)) if isinstance(key, str) else None
         if seen is not None:
             self.replayed += 1
         return seen
 
     def remember(self, kind: str, openid: str, body: dict, answer: dict) -> dict[str, Any]:
-        key = body.get("client_msg_id")
+        key = body.get("client_msg_id") if kind in IDEMPOTENT_KINDS else None
         if isinstance(key, str) and key:
             self.idempotent[(kind, openid, key)] = answer
         return answer

@@ -174,12 +174,13 @@ async def test_hold_mode_marks_a_timeout_unknown_until_an_officer_resends(quiet)
     assert len(await platform.messages(openid)) == 1  # the fake deduplicated the resend
 
 
-async def _crash_after_sending(service, send_id: int, *, sent: int) -> list[int]:
-    """A worker claims the rows, calls the platform for the first `sent` of them, and dies
-    before recording anything (its lease of 0.2 s runs out)."""
+async def _crash_after_sending(service, send_id: int | None, *, sent: int) -> list[int]:
+    """A worker claims the rows (of `send_id`, or of every send), calls the platform for the
+    first `sent` of them, and dies before recording anything (its 0.2 s lease runs out)."""
     store = DeliveryStore()
     claims = await store.claim("dead:1", 100, now_ms(), lease_ms=200)
-    assert len(claims) == (await NoticeDelivery.filter(send_id=send_id).count())
+    if send_id is not None:
+        assert len(claims) == await NoticeDelivery.filter(send_id=send_id).count()
     worker = service.worker()
     for claim in claims[:sent]:
         worker._sends.update(await store.sends({claim.send_id}))
@@ -242,3 +243,104 @@ async def test_unsubscribing_before_delivery_cancels_the_message(quiet):
     statuses = dict(await NoticeDelivery.filter(send_id=send_id).values_list("openid", "status"))
     assert statuses == {"o_stays": "sent", "o_leaves": "cancelled", "o_unfollows": "cancelled"}
     assert len(await fake(quiet).calls(TEMPLATE)) == 1
+
+
+def deadline_notice() -> dict:
+    return {"kind": "deadline", "title": "2020年度职称申报材料报送截止提醒",
+            "body": "请于截止前报送。", "department": "自治区人社厅",
+            "league_cities": "all", "series": "all", "deadline": "2020-06-30"}
+
+
+async def test_template_sends_carry_the_row_key_and_bizsend_none(quiet):
+    openid = await one_subscriber()
+    notice_send = await broadcast(quiet, publicity())
+    deadline_send = await broadcast(quiet, deadline_notice())
+    await quiet.deliver()
+    platform = fake(quiet)
+    (template_call,) = await platform.calls(TEMPLATE)
+    row = await delivery_of(notice_send)
+    # Deterministic per delivery row: the same key on every attempt of this row.
+    assert template_call["body"]["client_msg_id"] == row.key == f"s{notice_send}:{openid}"
+    (subscribe_call,) = await platform.calls(SUBSCRIBE)
+    assert "client_msg_id" not in subscribe_call["body"]  # bizsend documents no such field
+    assert (await delivery_of(deadline_send)).status == "sent"
+
+
+async def test_a_bizsend_timeout_is_held_not_resent_until_an_officer_resends(quiet):
+    openid = await one_subscriber()
+    platform = fake(quiet)
+    await platform.inject(SUBSCRIBE, delay=0.6)  # accepted, but after our timeout
+    send_id = await broadcast(quiet, deadline_notice())
+    await quiet.deliver(wechat_api_timeout=0.3)  # DELIVERY_IN_DOUBT=auto, the default
+    await asyncio.sleep(0.5)
+    row = await delivery_of(send_id)
+    assert (row.status, row.errcode, row.attempts) == ("unknown", -1000, 1)
+    assert len(await platform.calls(SUBSCRIBE)) == 1
+    assert len(await platform.messages(openid)) == 1  # it did arrive: no resend, no duplicate
+    resp = await quiet.api("POST", f"/sends/{send_id}/requeue-unknown")
+    assert (await resp.json())["requeued"] == 1
+    await quiet.deliver()
+    assert (await delivery_of(send_id)).status == "sent"
+    # The officer's resend is the documented risk: bizsend has no key, so a message that
+    # had in fact arrived arrives a second time (once more at most: the row is now sent).
+    assert len(await platform.messages(openid)) == 2
+
+
+async def test_resend_mode_resends_bizsend_and_may_duplicate(quiet):
+    openid = await one_subscriber()
+    platform = fake(quiet)
+    await platform.inject(SUBSCRIBE, delay=0.6)
+    send_id = await broadcast(quiet, deadline_notice())
+    await quiet.deliver(wechat_api_timeout=0.3, delivery_in_doubt="resend")
+    await asyncio.sleep(0.5)
+    assert ((await delivery_of(send_id)).status, (await delivery_of(send_id)).attempts) == (
+        "sent", 2)
+    assert len(await platform.messages(openid)) == 2  # no loss, but a duplicate
+
+
+async def test_after_a_crash_template_rows_are_resent_and_bizsend_rows_held(quiet):
+    for openid in ("o_mix_1", "o_mix_2"):
+        await add_subscriber(openid, "wuhai", ["audit"])
+    notice_send = await broadcast(quiet, publicity())
+    deadline_send = await broadcast(quiet, deadline_notice())
+    claimed = await _crash_after_sending(quiet, None, sent=4)  # all called, none recorded
+    assert len(claimed) == 4
+    stats = await quiet.worker().drain()
+    assert stats.taken_over == 2 and stats.sent == 2
+    notice_rows = await NoticeDelivery.filter(send_id=notice_send)
+    deadline_rows = await NoticeDelivery.filter(send_id=deadline_send)
+    assert {(r.status, r.attempts) for r in notice_rows} == {("sent", 2)}
+    assert {r.status for r in deadline_rows} == {"unknown"}
+    platform = fake(quiet)
+    assert len(await platform.calls(SUBSCRIBE)) == 2  # held: not called again
+    for openid in ("o_mix_1", "o_mix_2"):
+        kinds = sorted(m["kind"] for m in await platform.messages(openid))
+        assert kinds == ["subscribe", "template"], openid  # once each, none twice
+    progress = (await (await quiet.api("GET", f"/sends/{deadline_send}")).json())["send"]
+    assert progress["progress"]["unknown"] == 2 and progress["progress"]["finished"]
+
+
+async def test_the_send_and_its_rows_are_written_together_or_not_at_all(quiet, monkeypatch):
+    from models import NoticeSend
+    from notices import outbox
+
+    original = NoticeDelivery.bulk_create
+    calls = 0
+
+    async def fail_on_the_second_chunk(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("database went away mid-send")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(NoticeDelivery, "bulk_create", fail_on_the_second_chunk)
+    sends_before = await NoticeSend.all().count()
+    rows_before = await NoticeDelivery.all().count()
+    openids = [f"o_atomic_{i}" for i in range(outbox.INSERT_CHUNK + 1)]
+    with pytest.raises(RuntimeError):
+        await outbox.create_send(purpose="notice", channel="template", payload={},
+                                 openids=openids, created_by="test")
+    assert calls == 2  # the first chunk was written inside the transaction...
+    assert await NoticeSend.all().count() == sends_before  # ...and rolled back with the send
+    assert await NoticeDelivery.all().count() == rows_before

@@ -7,8 +7,10 @@ SKIP LOCKED. What is guaranteed, and checked separately:
 
 * our side: a row is sent again only after a takeover (its attempts > 1), and only rows
   the killed worker held can be taken over;
-* end to end: the rows sent twice carry the same idempotency key, which the fake platform
-  deduplicates (a fake-only feature: the real API has no such key, see notices/delivery.py).
+* end to end: the rows sent twice carry the same `client_msg_id`, which the fake platform
+  deduplicates as WeChat's template API does (for 10 minutes there; the resend here comes
+  within seconds). Subscribe notifications have no such key and are held instead: see
+  test_ns_delivery and notices/delivery.py.
 """
 
 from __future__ import annotations
