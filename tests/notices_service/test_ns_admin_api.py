@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from models import AuditLog
+from models import AuditLog, Notice
 from tests.notices_service.kit import publicity
 
 
@@ -92,8 +92,10 @@ async def test_without_a_token_it_is_401(svc):
 
 
 async def test_officer_targeting_another_league_city_gets_403(svc):
+    last = await AuditLog.all().order_by("-id").first()
+    title = "包头市越权发布测试公示"
     resp = await svc.api("POST", "/notices", role="league_city_officer", league_city="baotou",
-                         json=publicity(league_cities=["baotou", "chifeng"]))
+                         json=publicity(league_cities=["baotou", "chifeng"], title=title))
     assert resp.status == 403
     body = await resp.json()
     assert body["error"] == "forbidden_league_city" and "赤峰市" in body["message"]
@@ -101,6 +103,17 @@ async def test_officer_targeting_another_league_city_gets_403(svc):
                          league_city="baotou", json=publicity(league_cities="all"))
     assert resp.status == 403
     assert "不能面向全区" in (await resp.json())["message"]
+    # Refusals are admin actions too: who tried what, when, from where.
+    refused = await AuditLog.filter(action="refused", id__gt=last.id if last else 0
+                                    ).order_by("id")
+    assert [(r.target, r.detail["error"]) for r in refused] == [
+        ("POST /api/v1/admin/notices", "forbidden_league_city"),
+        ("POST /api/v1/admin/notices/preview", "forbidden_league_city"),
+    ]
+    assert {(r.actor, r.role, r.ip) for r in refused} == {
+        ("baotou经办人", "league_city_officer", "127.0.0.1")}
+    assert all(r.at is not None for r in refused)
+    assert not await Notice.filter(title=title).exists()  # nothing written
 
 
 async def test_officer_may_target_own_league_city_and_only_sees_its_notices(svc):
@@ -171,3 +184,20 @@ async def test_deadlines_and_committee_events(svc):
     assert absolute["committee_refiling"] == "2020-06-30"
     health = {d["code"]: d["due"] for d in data["deadlines"]["health"]}
     assert health["evaluation_plan_filed"] == "2020-09-13"
+
+
+async def test_tokens_are_stored_hashed_and_a_revoked_token_is_refused(svc):
+    import hashlib
+    from datetime import UTC, datetime
+
+    from handlers.admin_auth import create_token
+    from models import AdminToken
+
+    row, plaintext = await create_token("阿拉善盟经办人", "league_city_officer", "alxa")
+    stored = await AdminToken.get(id=row.id)
+    assert stored.token_hash == hashlib.sha256(plaintext.encode()).hexdigest()
+    assert plaintext not in repr(await AdminToken.filter(id=row.id).values())
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert (await svc.client.get("/api/v1/admin/notices", headers=headers)).status == 200
+    await AdminToken.filter(id=row.id).update(revoked_at=datetime.now(UTC))
+    assert (await svc.client.get("/api/v1/admin/notices", headers=headers)).status == 401

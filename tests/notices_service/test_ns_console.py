@@ -147,3 +147,15 @@ async def test_public_notice_page(svc):
     assert "<script>x" not in html and "&lt;script&gt;" in html
     deadlines = await (await svc.client.get("/deadlines")).text()
     assert "2020-06-30" in deadlines and "完成组织申报" in deadlines
+
+
+async def test_a_refused_console_form_is_audited(svc):
+    await login(svc, "league_city_officer", "hinggan")
+    last = await AuditLog.all().order_by("-id").first()
+    resp = await svc.client.post("/console/notices/new", data={
+        **FORM, "league_scope": "all", "action": "create", "_csrf": "stale"},
+        allow_redirects=False)
+    assert resp.status == 403
+    (row,) = await AuditLog.filter(action="refused", id__gt=last.id)
+    assert row.target == "POST /console/notices/new" and row.role == "league_city_officer"
+    assert row.ip == "127.0.0.1"
