@@ -21,9 +21,11 @@ from aiohttp import web
 
 from bot.appkeys import STORE
 from bot.storage.base import StateStore
+from bot.tasks import cancel_and_wait
 from certificates.binding import BindingService
 from certificates.personal_data import PersonalDataCipher
 from certificates.qr import QrRenderer
+from certificates.qr_backfill import QrBackfill
 from certificates.registry import CertificateService
 from certificates.signing import KeyRing, generate_keyset
 from certificates.verification_log import VerificationLog
@@ -108,23 +110,23 @@ def templates() -> jinja2.Environment:
 
 
 async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The verification log writer, and the rate-limit/cache sync of the service."""
+    """The verification log writer, the rate-limit/cache sync of the service, and the
+    QR backfill after imports."""
     tasks = [
         asyncio.create_task(app[CERT_LOG].run(), name="certificate-verification-log"),
         asyncio.create_task(app[CERTS].run_background(), name="certificate-sync"),
     ]
+    backfill = app[CERTS].qr_backfill
+    if backfill is not None:
+        tasks.append(asyncio.create_task(backfill.run(), name="certificate-qr-backfill"))
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+    await cancel_and_wait(tasks)  # repeated cancels: see bot.tasks for why one may be lost
 
 
 def setup_keys(app: web.Application, settings: Settings) -> None:
     app[CERTS] = build_service(settings, app[STORE])
+    # Imports through the admin API: QR images made after the commit, in the background.
+    app[CERTS].qr_backfill = QrBackfill(app[CERTS].renderer, app[STORE])
     app[CERT_BINDING] = BindingService(field_key(settings), app[STORE])
     app[CERT_LOG] = VerificationLog()
     app[CERT_PAGES] = templates()
