@@ -20,7 +20,6 @@ from typing import Any
 from .expressions import MISSING, NO_CONTEXT
 from .policy import Policy
 from .result import Result
-from .runs import run_states
 
 
 def run(policy: Policy, a: Mapping[str, Any]) -> Result:
@@ -77,10 +76,11 @@ def _rank_needs(policy: Policy, a, pending_blocks, undecided, pending) -> tuple[
 
     for block in pending_blocks:
         add(block.test.need(a, NO_CONTEXT), 0)
-    for pr in undecided:
-        path, ctx = pr[0], pr[1]  # undecided runs always have their ctx
-        for cond, state in zip(path.conditions, run_states(pr, a), strict=False):
-            if state is None:
+    for path, ctx, _, states in undecided:
+        # An undecided run checked every condition (none failed) and has its ctx; the
+        # first unknown in written order (the order of the questions) is the one to ask.
+        for cond, j in zip(path.conditions, path.checked_index, strict=True):
+            if states[j] is None:
                 add(cond.test.need(a, ctx), 1)
                 break
     for test, ctx in pending:

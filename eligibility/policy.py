@@ -68,6 +68,7 @@ class Path:
     # The order the engine checks: conditions that read only the answers ("plain") first,
     # then those that read the target.
     checked_order: tuple[Condition, ...]
+    checked_index: tuple[int, ...]  # for each condition in written order: its place checked
     plain_checks: tuple[Callable, ...]  # the engine's hot loop: test functions, prebound
     contextual_checks: tuple[tuple[Callable, str | None], ...]  # (test, memo key or None)
     provisos: tuple[str, ...]
@@ -257,6 +258,8 @@ class Policy:
              self._clause(c.get("clause"), f"{where}.clause_when"))
             for c in spec.get("clause_when", [])
         )
+        checked = tuple(c for c in conds if not c.test.uses_context) \
+            + tuple(c for c in conds if c.test.uses_context)
         return Path(
             code=code,
             clause=self._clause(spec.get("clause"), where),
@@ -264,8 +267,8 @@ class Policy:
             title=_str(spec, "title", where),
             resolve_target=self._target(spec.get("target"), where),
             conditions=tuple(conds),
-            checked_order=tuple(c for c in conds if not c.test.uses_context)
-            + tuple(c for c in conds if c.test.uses_context),
+            checked_order=checked,
+            checked_index=tuple(checked.index(c) for c in conds),
             plain_checks=tuple(c.test.value for c in conds if not c.test.uses_context),
             contextual_checks=tuple((c.test.value, c.code if c.shared else None)
                                     for c in conds if c.test.uses_context),

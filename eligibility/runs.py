@@ -8,7 +8,9 @@
             the first False: the answer-only conditions first, then those that read the
             target
 
-`run_states` recomputes them in written order, which is the order of the questions.
+`run_states` recomputes them in written order, which is the order of the questions (the
+engine reads an undecided run's states in that order through `path.checked_index`; a test
+checks the two agree).
 """
 
 from __future__ import annotations

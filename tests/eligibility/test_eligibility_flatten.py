@@ -15,6 +15,7 @@ from test_eligibility_properties import SETTINGS, partial_answers
 from eligibility.expressions import MISSING, NO_CONTEXT
 from eligibility.pathcode import reference_outcomes, reference_paths
 from eligibility.registry import default_registry
+from eligibility.runs import run_states
 
 POLICY = default_registry().get("nmg-2020")
 TARGETS = (*POLICY.levels, None, MISSING)
@@ -81,3 +82,17 @@ def test_generated_outcomes_equal_the_plain_loops(answers):
             == [(q.key, r.value, r.clause) for q, r in want[0]]
         assert [(n.code, n.clause) for n in got[1]] == [(n.code, n.clause) for n in want[1]]
         assert [(t, c) for t, c in got[2]] == [(t, c) for t, c in want[2]]
+
+
+@SETTINGS
+@given(partial_answers())
+def test_undecided_runs_hold_every_state_the_ranking_reads(answers):
+    """`needs` reads an undecided path's states in written order from the run itself
+    (engine._rank_needs); re-evaluating them in that order must give the same."""
+    a, errors = POLICY.schema.validate(answers)
+    assert not errors
+    _, _, undecided = POLICY.run_paths(a)
+    for run in undecided:
+        path, states = run[0], run[3]
+        assert len(states) == len(path.conditions)
+        assert [states[j] for j in path.checked_index] == run_states(run, a)
