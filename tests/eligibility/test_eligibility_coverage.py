@@ -10,13 +10,15 @@ fails the test with the path it looked for rather than skipping it into green.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 from eligibility_cases import load_cases
 
 import eligibility
-from eligibility.registry import default_registry
+from eligibility.expressions import _Parser
+from eligibility.registry import PACKAGE_POLICY_DIR, default_registry
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "spec" / "eligibility.md"
 
@@ -185,3 +187,70 @@ def test_every_note_rule_is_exercised(exercised):
 def test_every_contract_clause_is_exercised(exercised):
     missing = _contract_clauses() - exercised["clauses"]
     assert not missing, f"contract clauses no case exercises: {sorted(missing)}"
+
+
+# -- thresholds ---------------------------------------------------------------------------
+
+_SIDES = {  # op -> (value on the side where the comparison holds, value where it does not)
+    ">=": lambda k: (k, k - 1), ">": lambda k: (k + 1, k),
+    "<=": lambda k: (k, k + 1), "<": lambda k: (k - 1, k),
+    "==": lambda k: (k, k + 1), "!=": lambda k: (k + 1, k),
+}
+
+
+def _rule_sources(node, out: list[str]) -> list[str]:
+    """Every test string of the policy file: `test` and `when` values, at any depth."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("test", "when") and isinstance(value, str):
+                out.append(value)
+            else:
+                _rule_sources(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            _rule_sources(item, out)
+    return out
+
+
+def _comparisons(node, out: set) -> set:
+    tag = node[0]
+    if tag in ("and", "or"):
+        for part in node[1]:
+            _comparisons(part, out)
+    elif tag == "not":
+        _comparisons(node[1], out)
+    elif tag == "cmp" and node[3] is not None and node[3][0] == "const" \
+            and isinstance(node[3][1], int) and not isinstance(node[3][1], bool):
+        out.add((node[1], node[2], node[3][1]))
+    return out
+
+
+def thresholds() -> set[tuple[str, str, int]]:
+    """(field, op, k) of every comparison of a count or year answer with a number."""
+    pol = default_registry().get("nmg-2020")
+    raw = tomllib.loads((PACKAGE_POLICY_DIR / "nmg-2020.toml").read_text(encoding="utf-8"))
+    kinds = pol.schema.kinds()
+    found: set = set()
+    for source in _rule_sources(raw, []):
+        _comparisons(_Parser(source, pol.params).parse(), found)
+    return {(f, op, k) for f, op, k in found
+            if f in kinds and kinds[f].kind == "int" and op in _SIDES}
+
+
+def test_every_threshold_has_a_case_on_each_side():
+    """e.g. 29 and 30 years at county level: both values appear in some case."""
+    fields = default_registry().get("nmg-2020").schema.fields
+    seen: dict[str, set] = {}
+    for case in load_cases():
+        for field, value in case.answers.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                seen.setdefault(field, set()).add(value)
+    found = thresholds()
+    assert len(found) >= 15, found  # the file's years thresholds, not an empty parse
+    missing = []
+    for field, op, k in sorted(found):
+        lowest = fields[field].minimum or 0
+        for value in _SIDES[op](k):
+            if value >= lowest and value not in seen.get(field, set()):
+                missing.append(f"{field} {op} {k}: no case with {field} = {value}")
+    assert not missing, "\n".join(missing)
