@@ -9,10 +9,21 @@ load generator (bench/loadgen.py) as a third. Both servers get the same bodies. 
 of request: `complete` answer sets (every fact answered: a full evaluation and the whole
 contract JSON with trace, about 6 KB) and `partial` ones (the first few answers, as a
 mini-program asking step by step sends: the result lists `needs`). Rounds are interleaved
-so drift hits all alike; the best round of each is reported. The figure to quote is the
-ratio to the bare handler (target: at least 0.40). The server's CPU time per request
-(from /proc, lowest round) is printed too: it moves much less than req/s when other
-work shares the machine.
+so drift hits all alike; the best round of each is reported.
+
+Two ratios to the bare handler are printed (target: at least 0.40):
+- `rps ratio`: requests/s. On a 2-core machine the Python load generator needs about as
+  much CPU per request as the bare server, so the bare run is bound by the client and
+  this ratio flatters the API (it can even exceed 1 for light requests);
+- `CPU ratio`: the bare server's CPU time per request divided by the API server's
+  (from /proc, lowest round), i.e. the share of the bare handler's throughput the API
+  keeps when the server, not the client, is the bottleneck. This one decides the target.
+
+As in production: the real app (`python -m bot serve`) with all its middlewares, the
+per-IP rate limit counted in Redis (ELIGIBILITY_API_RATE_LIMIT set high so it is counted
+but never reached), no database write (the API stores nothing unless `"save": true`).
+LOG_LEVEL is WARNING because the harness does not drain the server's output; at INFO
+each request would also write its JSON access line.
 """
 
 from __future__ import annotations
@@ -145,20 +156,20 @@ def main() -> int:
         bare.wait()
     best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}
     cpu = {k: min(r["cpu_us"] for r in v) for k, v in results.items()}
-    print(f"{'':10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'errors':>8}"
-          f"{'server CPU µs/req':>19}")
+    print(f"{'':10}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'rps ratio':>10}{'errors':>7}"
+          f"{'server CPU µs/req':>18}{'CPU ratio':>10}")
     for name in ("bare", "complete", "partial"):
         r = best[name]
         ratio = r["rps"] / best["bare"]["rps"]
-        print(f"{name:10}{r['rps']:10.0f}{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{ratio:8.2f}"
-              f"{r['errors']:8d}{cpu[name]:19.0f}")
+        print(f"{name:10}{r['rps']:8.0f}{r['p50_ms']:8.1f}{r['p99_ms']:8.1f}{ratio:10.2f}"
+              f"{r['errors']:7d}{cpu[name]:18.0f}{cpu['bare'] / cpu[name]:10.2f}")
     print(f"({args.requests} requests per run, {args.concurrency} connections, best of "
           f"{args.rounds} interleaved rounds, one worker, Redis store for the rate limit; "
           f"{'servers and load generator on separate CPUs' if pin else 'not pinned'})")
-    worst = min(best["complete"]["rps"], best["partial"]["rps"]) / best["bare"]["rps"]
+    worst = min(cpu["bare"] / cpu["complete"], cpu["bare"] / cpu["partial"])
     errors = best["complete"]["errors"] + best["partial"]["errors"]
     met = worst >= TARGET_RATIO and errors == 0
-    print(f"target: API at least {TARGET_RATIO:.0%} of the bare handler: "
+    print(f"target: API at least {TARGET_RATIO:.0%} of the bare handler (CPU ratio): "
           f"{'met' if met else 'NOT met'} (worst {worst:.0%})")
     return 0 if met else 1
 
