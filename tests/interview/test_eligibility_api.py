@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import eligibility
 from bot.app import create_app
+from eligibility.registry import POLICY_DIRS_ENV
 from models import EligibilityResultPage
 from tests.interview.chat import load_cases
 
@@ -198,6 +199,33 @@ async def test_the_question_catalogue(api):
     resp = await api.get(QUESTIONS, params={"policy": "nmg-1999"})
     assert resp.status == 404
     assert (await resp.json())["errors"][0]["field"] == "policy"
+
+
+# --- another policy year -------------------------------------------------------------------------
+async def test_policy_selects_a_later_years_data_file(api, tmp_path, monkeypatch):
+    """A later year is a data file dropped beside the others, no code change: the body's
+    "policy" picks it, for the evaluation and for the catalogue."""
+    monkeypatch.setenv(POLICY_DIRS_ENV, str(tmp_path))
+    eligibility.refresh_policies()
+    try:
+        (tmp_path / "nmg-2099.toml").write_text(
+            '[policy]\nid = "nmg-2099"\nextends = "nmg-2020"\n\n'
+            "[parameters.long_service_county_years]\n"
+            'values = [{ start = 2020-01-01, stop = 2020-12-31, value = 25, '
+            'reference = "2099 年安排意见" }]\n', encoding="utf-8")
+        county_29 = {**ENGINEER, "workplace_level": "county", "years_professional_work": 29,
+                     "years_at_county_or_below": 29}
+        status, now, _ = await post(api, {"answers": county_29})
+        assert status == 200 and now["policy"] == "nmg-2020"
+        assert "grassroots_long_service" not in {p["code"] for p in now["paths"]}
+        status, later, _ = await post(api, {"answers": county_29, "policy": "nmg-2099"})
+        assert status == 200 and later["policy"] == "nmg-2099"
+        assert "grassroots_long_service" in {p["code"] for p in later["paths"]}
+        resp = await api.get(QUESTIONS, params={"policy": "nmg-2099"})
+        assert resp.status == 200 and (await resp.json())["policy"] == "nmg-2099"
+    finally:
+        monkeypatch.delenv(POLICY_DIRS_ENV)
+        eligibility.refresh_policies()
 
 
 # --- strangers ---------------------------------------------------------------------------------

@@ -309,6 +309,11 @@ async def test_whole_interview_with_detours_ends_in_a_summary_and_a_page(service
                                                                         mode):
     chat = new_chat(sim_for, mode)
     reply = await chat.say("自测")
+    reply = await answer_until(chat, reply, ENGINEER, stop="current_level")
+    reply = await chat.say("重新开始")  # restart: two answers forgotten
+    assert "从头开始" in reply and asked(reply).field == "employment"
+    assert asked(reply).number == 1
+    assert (await record(service, chat))["data"]["answers"] == {}
     reply = await answer_until(chat, reply, ENGINEER, stop="series")
     await chat.say("x")  # bad input
     await chat.say("?")  # help
@@ -316,6 +321,19 @@ async def test_whole_interview_with_detours_ends_in_a_summary_and_a_page(service
     await chat.say("上一步")  # back to the series ...
     reply = await chat.say("自测")  # ... interrupted, resumed
     assert "继续上次的自测" in reply and asked(reply).field == "series"
+    reply = await answer_until(chat, reply, ENGINEER, stop="introduced_high_level_talent")
+    # Two messages racing: the answer and a "?" sent at the same moment. The per-user lock
+    # applies them one at a time; whichever comes first, nothing is applied wrongly or twice.
+    field = asked(reply).field
+    now = int(time.time())
+    answer = typed(catalogue()[field], ENGINEER[field])
+    await asyncio.gather(chat.say(answer, msg_id=f.next_msg_id(), create_time=now),
+                         chat.say("?", msg_id=f.next_msg_id(), create_time=now))
+    data = (await record(service, chat))["data"]
+    assert data["answers"] == {k: ENGINEER[k] for k in data["answers"]}
+    assert data["history"].count(field) <= 1
+    assert field in data["answers"] or data["pending"] == field
+    reply = await chat.say("?")  # where are we now: the pending question, again
     reply = await answer_until(chat, reply, ENGINEER)
     assert asked(reply) is None
     assert reply.startswith("资格自测结果\n结论：可以申报。")
