@@ -118,10 +118,14 @@ async def test_sigkill_mid_send_then_restart_delivers_each_message_once(
 
         await wait_until(lambda: _at_least(delivered, RECIPIENTS // 3), 30, "a third sent")
         victim = workers[0]
+        # Its claims carry its pid (lease_owner "w{pid}-…"): kill it while it holds some.
+        victims_rows = NoticeDelivery.filter(
+            send_id=send.id, status="sending", lease_owner__startswith=f"w{victim.pid}-")
+        await wait_until(victims_rows.exists, 30, "the victim to hold claims", every=0.005)
         victim.send_signal(signal.SIGKILL)
         assert victim.wait(timeout=10) == -signal.SIGKILL
-        held = await NoticeDelivery.filter(send_id=send.id, status="sending").count()
-        assert held > 0  # the killed worker left rows in doubt
+        in_doubt = {r.key for r in await victims_rows}
+        assert in_doubt  # the killed worker left rows in doubt
         workers[0] = spawn(["deliver"], env)
 
         async def finished() -> bool:
@@ -146,8 +150,10 @@ async def test_sigkill_mid_send_then_restart_delivers_each_message_once(
         # Our side: only rows taken over after the kill were sent again, each at most once
         # more, and no more of them than the killed worker could hold: claims queued or in
         # flight (2 x concurrency) plus outcomes not yet flushed (at most a batch).
-        assert repeated and repeated <= taken_over
-        assert max(per_key.values()) == 2
+        # (Whether any of them had reached the platform before the kill is timing: the
+        # victim may have held rows it had not called yet.)
+        assert in_doubt <= taken_over and repeated <= taken_over
+        assert max(per_key.values()) <= 2
         assert len(taken_over) <= 2 * CONCURRENCY + BATCH
         # The platform answered every repeat from its idempotency record.
         assert summary["replayed"] == sum(n - 1 for n in per_key.values())
