@@ -7,6 +7,7 @@ from aiohttp import web
 
 from bot.appkeys import DISPATCHER, SETTINGS
 from handlers import certificates_admin, certificates_api, certificates_chat, certificates_pages
+from handlers.certificates_eligibility import remember_sender
 from handlers.certificates_keys import setup_keys
 
 
@@ -16,3 +17,4 @@ def setup(app: web.Application) -> None:
     app.router.add_routes(certificates_api.routes)
     app.router.add_routes(certificates_admin.routes)
     app[DISPATCHER].include_router(certificates_chat.router)
+    app[DISPATCHER].middleware(remember_sender)  # the 资格自测 interview reads the sender

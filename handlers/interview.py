@@ -35,6 +35,7 @@ from bot.dispatcher import Context, Router, StateIs, Text
 from bot.fsm import State, StatesGroup
 from bot.messages import Incoming
 from eligibility.registry import default_registry
+from handlers.certificates_eligibility import talent_answers
 from handlers.interview_questions import BadAnswer, answer_label, parse, prompt
 from handlers.interview_result import MAX_BYTES, nbytes, policy_summary, summary
 from handlers.result_page import page_url, save_page
@@ -87,8 +88,10 @@ async def _load(ctx: Context) -> dict[str, Any]:
 
 # --- asking --------------------------------------------------------------------------------
 async def _ask(ctx: Context, data: dict[str, Any], lead: str = "") -> str:
-    """Ask the next question `needs` names, or give the result when nothing is left."""
+    """Ask the next question `needs` names, or give the result when nothing is left.
+    A user bound to a talent record is not asked what the record answers (the blacklist)."""
     policy = data["policy"]
+    data["answers"].update(await talent_answers(ctx, policy))
     result = eligibility.evaluate(data["answers"], policy)
     if not result.needs:
         return await _finish(ctx, data, result, lead)
