@@ -13,6 +13,12 @@ are added to the store (INCRBY) and the new shared total is read back. One proce
 exact; with N processes a burst can overshoot a limit by at most what N processes admit
 within one interval (0.1 s by default), never more.
 
+`BatchedLoads` - concurrent cache misses share database round trips: while one query is
+in flight, the ids asked for meanwhile are collected and fetched together by the next
+one (`WHERE public_id IN (...)`). An idle server sends each miss at once (no added
+latency); a busy one sends one query per batch instead of one per scan (each round trip
+is a pool acquire, a query and a connection reset: most of a cold scan's cost).
+
 `LocalRecords` - verification records by public id, for `ttl` seconds. Revoking (or
 otherwise changing) a certificate calls `invalidate`, which drops the local entry and
 bumps a generation counter in the store; every process polls that counter every
@@ -23,16 +29,18 @@ if the store is unreachable.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.storage.base import StateStore
 from bot.storage.redis import RedisStore
 
-__all__ = ["LocalRecords", "SharedCounters"]
+__all__ = ["BatchedLoads", "LocalRecords", "SharedCounters"]
 
 log = logging.getLogger("certificates.hotpath")
 
@@ -61,6 +69,7 @@ class SharedCounters:
         self._slot = self._current_slot()
         # name -> [unsent hits, shared total last read from the store]
         self._counts: dict[str, list[int]] = {}
+        self._unsent: set[str] = set()  # names with hits not yet sent (sync looks at these)
         self._leftover: list[tuple[int, str, int]] = []  # unsent hits of ended windows
 
     def _current_slot(self) -> int:
@@ -69,9 +78,10 @@ class SharedCounters:
     def _roll(self) -> None:
         slot = self._current_slot()
         if slot != self._slot:
-            self._leftover += [(self._slot, name, c[0]) for name, c in self._counts.items()
-                               if c[0]]
+            self._leftover += [(self._slot, name, self._counts[name][0])
+                               for name in self._unsent if self._counts[name][0]]
             self._counts = {}
+            self._unsent = set()
             self._slot = slot
 
     def hit(self, name: str, limit: int) -> float:
@@ -82,6 +92,7 @@ class SharedCounters:
         if entry is None:
             entry = self._counts[name] = [0, 0]
         entry[0] += 1
+        self._unsent.add(name)
         if entry[0] + entry[1] <= limit:
             return 0.0
         return max((self._slot + 1) * self.window - time.time(), 0.001)
@@ -96,7 +107,9 @@ class SharedCounters:
         for slot, name, n in leftover:
             await self.store.incr(self._key(slot, name), ttl=self.window + 1, amount=n)
         slot = self._slot
-        pending = [(name, entry, entry[0]) for name, entry in self._counts.items() if entry[0]]
+        names, self._unsent = self._unsent, set()
+        pending = [(name, entry, entry[0]) for name in names
+                   if (entry := self._counts[name])[0]]
         if not pending:
             return
         for _, entry, n in pending:
@@ -105,9 +118,10 @@ class SharedCounters:
         try:
             totals = await self._add_many([(self._key(slot, name), n) for name, _, n in pending])
         except Exception as exc:
-            for _, entry, n in pending:
+            for name, entry, n in pending:
                 entry[0] += n  # try again next time
                 entry[1] -= n
+                self._unsent.add(name)
             log.warning("rate-limit counter sync failed", extra={"error": repr(exc)})
             return
         if slot == self._slot:
@@ -127,6 +141,45 @@ class SharedCounters:
                 args=[int((self.window + 1) * 1000), *(n for _, n in chunk)],
             )
         return [int(t) for t in totals]
+
+
+class BatchedLoads:
+    """`load(key)` through `fetch_many(keys) -> {key: value}`, one query at a time,
+    with every key asked for while a query runs fetched together by the next one
+    (at most `batch` keys per query). A key asked for twice shares one fetch."""
+
+    def __init__(self, fetch_many: Callable[[list[str]], Awaitable[dict[str, Any]]], *,
+                 batch: int = 200) -> None:
+        self.fetch_many = fetch_many
+        self.batch = batch
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._running: asyncio.Task[None] | None = None
+
+    async def load(self, key: str) -> Any:
+        future = self._waiting.get(key)
+        if future is None:
+            future = self._waiting[key] = asyncio.get_running_loop().create_future()
+        if self._running is None:
+            self._running = asyncio.ensure_future(self._drain())
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[: self.batch]
+                futures = [self._waiting.pop(k) for k in keys]
+                try:
+                    found = await self.fetch_many(keys)
+                except Exception as exc:
+                    for f in futures:
+                        if not f.done():
+                            f.set_exception(exc)
+                    continue
+                for k, f in zip(keys, futures, strict=True):
+                    if not f.done():
+                        f.set_result(found.get(k))
+        finally:
+            self._running = None
 
 
 class LocalRecords:

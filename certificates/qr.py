@@ -36,6 +36,7 @@ import qrcode.image.pil
 
 __all__ = [
     "QrRenderer",
+    "qr_images",
     "qr_matrix",
     "qr_png",
     "qr_svg",
@@ -96,7 +97,20 @@ def qr_svg(data: str, *, border: int = DEFAULT_BORDER, size: str = "40mm") -> st
     segment of width 1 along the middle of its row ("M4 7.5h3m2 0h1..."), which keeps
     the file small; ``shape-rendering="crispEdges"`` keeps module edges sharp.
     """
-    matrix = qr_matrix(data, border=border)
+    return _svg(qr_matrix(data, border=border), size)
+
+
+def qr_images(data: str, *, box_size: int = DEFAULT_BOX_SIZE,
+              border: int = DEFAULT_BORDER) -> tuple[bytes, str]:
+    """PNG and SVG of one QR code, from one encoding (the mask search, most of the
+    cost, runs once): what a certificate's issue stores."""
+    code = _make(data, border, box_size)
+    buffer = io.BytesIO()
+    code.make_image(image_factory=qrcode.image.pil.PilImage).save(buffer)
+    return buffer.getvalue(), _svg(code.get_matrix())
+
+
+def _svg(matrix: list[list[bool]], size: str = "40mm") -> str:
     n = len(matrix)
     commands = []
     for y, row in enumerate(matrix):
@@ -188,6 +202,13 @@ class QrRenderer:
         value = self._svg.get_or_make(token, lambda: qr_svg(url, border=self._border))
         assert isinstance(value, str)
         return value
+
+    def images(self, token: str) -> tuple[bytes, str]:
+        """PNG and SVG together (one encoding), both kept in the caches."""
+        png, svg = qr_images(self.url(token), box_size=self._box_size, border=self._border)
+        self._png.get_or_make(token, lambda: png)
+        self._svg.get_or_make(token, lambda: svg)
+        return png, svg
 
     def cache_info(self) -> dict[str, int]:
         """Hit/miss counters and sizes, for metrics."""

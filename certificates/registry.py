@@ -10,7 +10,8 @@ pure modules (`status`, `signing`, `import_rows`); this module loads and stores.
 Verification speed: an employer's scan must be cheap even under load, so the verdict's
 inputs (a `CertificateRecord` with the holder's name already masked: no clear name is
 cached) are kept in each process for `RECORD_TTL` seconds
-(`certificates.hotpath.LocalRecords`), loaded with one joined query on a miss. Revoking a
+(`certificates.hotpath.LocalRecords`), loaded with one joined query on a miss, and
+concurrent misses share one query (`certificates.hotpath.BatchedLoads`). Revoking a
 certificate drops them at once in the revoking process and within ~0.1 s in every other
 one (a generation counter in the state store); a change to a committee's filing made
 directly in the database shows within `RECORD_TTL`. Rate-limit counters are counted
@@ -35,7 +36,7 @@ from tortoise.transactions import in_transaction
 
 from bot.storage.base import StateStore
 from certificates.clock import add_years, china_today
-from certificates.hotpath import LocalRecords, SharedCounters
+from certificates.hotpath import BatchedLoads, LocalRecords, SharedCounters
 from certificates.idcard import mask_id_number, mask_name
 from certificates.import_rows import ALL_LEAGUE_CITIES, RowError
 from certificates.importer import (
@@ -46,6 +47,7 @@ from certificates.importer import (
 from certificates.personal_data import PersonalDataCipher
 from certificates.printable import PrintableCertificate, find_cjk_font, render_pdf, render_png
 from certificates.qr import QrRenderer
+from certificates.qr_backfill import QrBackfill
 from certificates.signing import InvalidToken, KeyRing, VerifiedToken
 from certificates.status import (
     FILING_MAX_YEARS,
@@ -228,8 +230,33 @@ FROM certificate c
 JOIN talent_person p ON p.id = c.person_id
 LEFT JOIN review_committee k ON k.id = c.committee_id
 LEFT JOIN certificate_revocation r ON r.certificate_id = c.id
-WHERE c.public_id = {mark}
+WHERE c.public_id {match}
 """
+
+
+def _record_row(row: Any) -> dict[str, Any]:
+    """A row of `_RECORD_SQL` as the cached record (holder name masked here)."""
+    committee = None
+    if row["committee_id"] is not None:
+        committee = {
+            "name": row["c_name"], "filing_number": row["c_filing_number"],
+            "filed_on": _iso(row["c_filed_on"]), "valid_until": _iso(row["c_valid_until"]),
+            "series": sorted(_json(row["c_series"]) or []),
+            "levels": sorted(_json(row["c_levels"]) or []),
+        }
+    revocation = None
+    if row["revocation_id"] is not None:
+        revocation = {"revoked_on": _iso(row["r_revoked_on"]), "reason": row["r_reason"],
+                      "document": row["r_document"]}
+    return {
+        "id": row["id"], "person_id": row["person_id"], "public_id": row["public_id"],
+        "number": row["number"], "holder": mask_name(row["holder"]),
+        "series": row["series"], "specialty": row["specialty"],
+        "qualification": row["qualification"], "level": row["level"],
+        "committee": committee, "approval_document": row["approval_document"],
+        "approved_on": _iso(row["approved_on"]), "issued_on": _iso(row["issued_on"]),
+        "obtained_by": row["obtained_by"], "revocation": revocation,
+    }
 
 
 def _iso(value: Any) -> str | None:
@@ -291,6 +318,8 @@ class CertificateService:
         self.font_path = font_path
         self.limits = SharedCounters(store)
         self.records = LocalRecords(store, ttl=RECORD_TTL)
+        self.loads = BatchedLoads(self.load_records)
+        self.qr_backfill: QrBackfill | None = None  # set by the server (see import_file)
         self._loading: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
 
     def url(self, token: str) -> str:
@@ -358,8 +387,14 @@ class CertificateService:
         return cert
 
     async def import_file(self, data: bytes, filename: str, **kwargs: Any) -> ImportReport:
-        return await run_import(data, filename, cipher=self.cipher, keyring=self.keyring,
-                                today=self.today(), **kwargs)
+        """Import a file (certificates.importer); once it committed, the QR images of
+        its certificates are made in the background (certificates.qr_backfill) when the
+        service has a `qr_backfill` (the server), else by the caller (the CLI)."""
+        report = await run_import(data, filename, cipher=self.cipher, keyring=self.keyring,
+                                  today=self.today(), **kwargs)
+        if self.qr_backfill is not None and report.ok and report.written:
+            self.qr_backfill.wake(report.import_id)
+        return report
 
     # -- QR images -------------------------------------------------------------------------
 
@@ -370,9 +405,8 @@ class CertificateService:
         row = await CertificateQr.get_or_none(certificate_id=cert.id)
         if row is not None and row.base_url == base:
             return bytes(row.png), row.svg
-        loop = asyncio.get_running_loop()
-        png = await loop.run_in_executor(None, self.renderer.png, cert.token)
-        svg = await loop.run_in_executor(None, self.renderer.svg, cert.token)
+        png, svg = await asyncio.get_running_loop().run_in_executor(
+            None, self.renderer.images, cert.token)
         if row is None:
             try:
                 await CertificateQr.create(certificate_id=cert.id, base_url=base, png=png, svg=svg)
@@ -413,36 +447,24 @@ class CertificateService:
     # -- verification ----------------------------------------------------------------------
 
     async def load_record(self, public_id: str) -> dict[str, Any] | None:
-        """The record from the database: one joined query, written out by hand because
-        building it through the ORM costs more than running it (this is every cold
-        scan's only database work)."""
+        """The record from the database (see `load_records`)."""
+        return (await self.load_records([public_id])).get(public_id)
+
+    async def load_records(self, public_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Records by public id from the database: one joined query for all of them,
+        written out by hand because building them through the ORM costs more than
+        running it (this is every cold scan's only database work; concurrent scans
+        share it through `certificates.hotpath.BatchedLoads`)."""
+        if not public_ids:
+            return {}
         conn = connections.get("default")
-        mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
-        rows = await conn.execute_query_dict(_RECORD_SQL.format(mark=mark), [public_id])
-        if not rows:
-            return None
-        row = rows[0]
-        committee = None
-        if row["committee_id"] is not None:
-            committee = {
-                "name": row["c_name"], "filing_number": row["c_filing_number"],
-                "filed_on": _iso(row["c_filed_on"]), "valid_until": _iso(row["c_valid_until"]),
-                "series": sorted(_json(row["c_series"]) or []),
-                "levels": sorted(_json(row["c_levels"]) or []),
-            }
-        revocation = None
-        if row["revocation_id"] is not None:
-            revocation = {"revoked_on": _iso(row["r_revoked_on"]), "reason": row["r_reason"],
-                          "document": row["r_document"]}
-        return {
-            "id": row["id"], "person_id": row["person_id"], "public_id": row["public_id"],
-            "number": row["number"], "holder": mask_name(row["holder"]),
-            "series": row["series"], "specialty": row["specialty"],
-            "qualification": row["qualification"], "level": row["level"],
-            "committee": committee, "approval_document": row["approval_document"],
-            "approved_on": _iso(row["approved_on"]), "issued_on": _iso(row["issued_on"]),
-            "obtained_by": row["obtained_by"], "revocation": revocation,
-        }
+        if conn.capabilities.dialect == "postgres":
+            sql, params = _RECORD_SQL.format(match="= ANY($1::text[])"), [list(public_ids)]
+        else:
+            marks = ", ".join("?" * len(public_ids))
+            sql, params = _RECORD_SQL.format(match=f"IN ({marks})"), list(public_ids)
+        _, rows = await conn.execute_query(sql, params)
+        return {row["public_id"]: _record_row(row) for row in rows}
 
     def genuine_public_id(self, token: str) -> str | None:
         """The public id if the token's signature is good (cached), else None."""
@@ -471,7 +493,7 @@ class CertificateService:
                 task.add_done_callback(lambda _t: self._loading.pop(public_id, None))
 
     async def _fetch_record(self, public_id: str) -> dict[str, Any] | None:
-        data = await self.load_record(public_id)
+        data = await self.loads.load(public_id)
         if data is not None:
             self.records.put(public_id, (data, _record_from_json(data)))
         return data

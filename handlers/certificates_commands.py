@@ -25,6 +25,7 @@ from bot.storage import create_store
 from certificates.idcard import InvalidIdNumber, mask_name, validate_id_number
 from certificates.importer import Progress
 from certificates.printable import CjkFontNotFound
+from certificates.qr_backfill import fill_missing_qr
 from certificates.registry import CertificateService, CommitteeProblem, RevocationProblem
 from config.database import close_db, init_db
 from config.settings import load_settings
@@ -74,6 +75,23 @@ class ProgressBar:
         self.stream.flush()
 
 
+async def _qr_images(service: CertificateService, store, import_id: str) -> None:
+    """After the commit: the imported certificates' QR images, with a progress bar
+    (certificates.qr_backfill explains why not inside the import)."""
+    bar = ProgressBar()
+    progress = Progress(stage="二维码")
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        progress.done, progress.total = done, total
+        bar(progress)
+
+    made = await fill_missing_qr(service.renderer, store=store, import_id=import_id,
+                                 on_progress=show)
+    elapsed = time.monotonic() - started
+    print(f"已生成{made:,}张证书的二维码图片，用时 {elapsed:.1f} 秒", flush=True)
+
+
 def _import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
@@ -95,7 +113,9 @@ def _import(args: argparse.Namespace) -> int:
         if report.ok:
             rate = report.total / elapsed if elapsed else 0
             print(f"{report.message}：{report.total:,} 行，用时 {elapsed:.1f} 秒"
-                  f"（{rate:,.0f} 行/秒），导入批次 {report.import_id}")
+                  f"（{rate:,.0f} 行/秒），导入批次 {report.import_id}", flush=True)
+            if report.written and not args.no_qr:
+                await _qr_images(service, store, report.import_id)
             return 0
         print(f"导入被拒绝：{report.message}")
         for err in report.errors:
@@ -220,6 +240,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = cs.add_parser("import", help="check and import a CSV/XLSX file (all or nothing)")
     c.add_argument("file")
     c.add_argument("--dry-run", action="store_true", help="check only, write nothing")
+    c.add_argument("--no-qr", action="store_true",
+                   help="leave the QR images to the server's background backfill")
     c.set_defaults(func=_import)
 
     c = cs.add_parser("committee-add", help="register a review committee and its filing")

@@ -5,7 +5,9 @@ Two seconds: a full-width coloured banner with one word-sized verdict (有效 / 
 a box to type the candidate's full name or ID number, answered only with 一致 / 不一致.
 No ID number is ever shown, the page needs no JavaScript, and it is not cached or indexed.
 
-Unknown and forged tokens get the same 404 page. The QR images of a genuine certificate
+Rendering: a scan only fills a cached skeleton of its page shape with its escaped values
+(`Skeleton`); the template runs once per shape. Unknown and forged tokens get the same
+404 page. The QR images of a genuine certificate
 are at ``/v/{token}/qr.png`` and ``.svg`` (rendered once, then cached).
 """
 
@@ -73,28 +75,75 @@ def _reasons(verdict: Verdict) -> list[str]:
     return list(verdict.reasons)
 
 
-def render(request: web.Request, token: str, verdict: Verdict, *, answer: dict | None = None,
-           status: int | None = None) -> web.Response:
-    """The page for `verdict`, rendered once per distinct content (PageCache)."""
-    genuine = verdict.status is not VerificationStatus.NOT_GENUINE
+_SLOT = re.compile("\x00(\\d+)\x00")
+
+
+def _slot(n: int) -> str:
+    return f"\x00{n}\x00"  # never produced by escaping, never in the template
+
+
+class Skeleton:
+    """The page for one shape of verdict (status, field labels, number of reasons,
+    answer), rendered once by the template with numbered slots where the certificate's
+    own values go; a scan then only escapes and joins its values (no template run).
+    Slots: 0 the form action, 1 the check date, then the reasons, then the field values."""
+
+    __slots__ = ("headers", "parts", "slots")
+
+    def __init__(self, html: str) -> None:
+        pieces = _SLOT.split(html)  # text, slot number, text, slot number, ..., text
+        self.parts = list(pieces)
+        self.slots = [(i, int(pieces[i])) for i in range(1, len(pieces), 2)]
+        self.headers = _headers(html)  # the style is static: the CSP hash holds for all
+
+    def fill(self, values: list[str]) -> bytes:
+        out = self.parts.copy()
+        for at, n in self.slots:
+            out[at] = _escape(values[n])
+        return "".join(out).encode("utf-8")
+
+
+def _escape(text: str) -> str:
+    """HTML-escape as markupsafe does (same entities), on plain str: no Markup objects."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&#34;").replace("'", "&#39;"))
+
+
+def _skeleton(request: web.Request, verdict: Verdict, fields: list[tuple[str, str]],
+              reasons: list[str], answer: dict | None) -> Skeleton:
+    labels = tuple(label for label, _ in fields)
     answer_key = None if answer is None else (answer["css"], answer["text"])
-    key = (request.path, verdict.status, verdict.checked_on, verdict.reasons, verdict.display,
-           answer_key)
+    key = ("skeleton", verdict.status, labels, len(reasons), answer_key)
     cache = request.app[CERT_PAGE_CACHE]
-    cached = cache.get(key)
-    if cached is None:
+    skeleton = cache.get(key)
+    if skeleton is None:
         mark, headline = HEADLINES[verdict.status]
+        genuine = verdict.status is not VerificationStatus.NOT_GENUINE
+        first = 2 + len(reasons)
         html = request.app[CERT_PAGES].get_template("certificates/verify.html").render(
             status=verdict.status.value, mark=mark, headline=headline,
-            reasons=_reasons(verdict), fields=[f for f in verdict.display if f[0] != "证书状态"],
-            action=request.path, answer=answer, checked_on=format_date(verdict.checked_on),
+            reasons=[_slot(2 + i) for i in range(len(reasons))],
+            fields=[(label, _slot(first + i)) for i, label in enumerate(labels)],
+            action=_slot(0), answer=answer, checked_on=_slot(1),
             footnote=FOOTNOTE_GENUINE if genuine else FOOTNOTE_NOT_GENUINE,
         )
-        cached = (html.encode("utf-8"), _headers(html))
-        cache.put(key, cached)
-    body, headers = cached
-    return web.Response(body=body, content_type="text/html", charset="utf-8",
-                        status=status or (200 if genuine else 404), headers=headers)
+        skeleton = Skeleton(html)
+        cache.put(key, skeleton)
+    return skeleton
+
+
+def render(request: web.Request, token: str, verdict: Verdict, *, answer: dict | None = None,
+           status: int | None = None) -> web.Response:
+    """The page for `verdict`: its shape's skeleton filled with this certificate's values."""
+    genuine = verdict.status is not VerificationStatus.NOT_GENUINE
+    fields = [f for f in verdict.display if f[0] != "证书状态"]
+    reasons = _reasons(verdict)
+    skeleton = _skeleton(request, verdict, fields, reasons, answer)
+    values = [request.path, format_date(verdict.checked_on), *reasons,
+              *(str(v) for _, v in fields)]
+    return web.Response(body=skeleton.fill(values), content_type="text/html",
+                        charset="utf-8", status=status or (200 if genuine else 404),
+                        headers=skeleton.headers)
 
 
 def _too_many(request: web.Request, exc: RateLimited) -> web.Response:

@@ -179,3 +179,21 @@ def _rasterise_svg_path(svg: str, scale: int = 10) -> Image.Image:
 def test_svg_drawn_independently_decodes(token):
     url = verification_url(BASE, token)
     assert decode_qr(_rasterise_svg_path(qr_svg(url))) == [url]
+
+
+def test_stored_images_are_level_q_read_by_zxing(token):
+    """A reader we did not write reports the error-correction level of what we store;
+    the SVG draws the same modules as the PNG (one encoding makes both)."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from certificates.qr import qr_images
+
+    url = verification_url(BASE, token)
+    png, svg = qr_images(url)
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"),
+                                   formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [(b.text, b.ec_level) for b in found] == [(url, "Q")]
+    assert (png, svg) == (qr_png(url), qr_svg(url))

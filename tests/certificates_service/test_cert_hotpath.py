@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bot.storage import create_store
-from certificates.hotpath import LocalRecords, SharedCounters
+from certificates.hotpath import BatchedLoads, LocalRecords, SharedCounters
 from tests.support.backends import REDIS_URL, store_backends
 
 
@@ -73,3 +73,63 @@ async def test_records_expire(store):
     records.put("pid", 1)
     await asyncio.sleep(0.02)
     assert records.get("pid") is None
+
+
+async def test_concurrent_misses_share_queries():
+    """While one query runs, later misses wait for the next one, all together."""
+    calls: list[list[str]] = []
+    gate = asyncio.Event()
+
+    async def fetch_many(keys: list[str]) -> dict[str, str]:
+        calls.append(list(keys))
+        if len(calls) == 1:
+            await gate.wait()  # the first query is slow: everyone else queues behind it
+        return {k: k.upper() for k in keys if k != "missing"}
+
+    loads = BatchedLoads(fetch_many, batch=3)
+    first = asyncio.ensure_future(loads.load("a"))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(loads.load(k)) for k in ("b", "c", "b", "missing", "d")]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await first == "A"
+    assert await asyncio.gather(*rest) == ["B", "C", "B", None, "D"]
+    assert calls == [["a"], ["b", "c", "missing"], ["d"]]  # "b" asked twice, fetched once
+    # Idle again: the next miss is sent at once, alone.
+    assert await loads.load("e") == "E" and calls[-1] == ["e"]
+
+
+async def test_a_failed_query_fails_its_batch_only():
+    attempts = []
+
+    async def fetch_many(keys: list[str]) -> dict[str, str]:
+        attempts.append(keys)
+        if len(attempts) == 1:
+            raise ConnectionError("database went away")
+        return {k: "ok" for k in keys}
+
+    loads = BatchedLoads(fetch_many)
+    with pytest.raises(ConnectionError):
+        await loads.load("x")
+    assert await loads.load("x") == "ok"
+
+
+async def test_counter_sync_sends_only_names_hit_since_the_last_sync(store):
+    counters = SharedCounters(store)
+    for i in range(50):
+        counters.hit(f"certv-tok:{i}", 10)
+    sent: list[list[tuple[str, int]]] = []
+    real = counters._add_many
+
+    async def spy(increments):
+        sent.append(increments)
+        return await real(increments)
+
+    counters._add_many = spy
+    await counters.sync()
+    assert len(sent[0]) == 50
+    counters.hit("certv-tok:7", 10)
+    await counters.sync()
+    slot = math.floor(time.time() / 60)
+    assert sent[1] == [(f"rl:certv-tok:7:{slot}", 1)]
+    assert await store.get(f"rl:certv-tok:7:{slot}") == b"2"

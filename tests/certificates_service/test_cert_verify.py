@@ -245,3 +245,18 @@ async def test_raw_record_query_agrees_with_the_orm(certs, hr):
         expected = record_json(cert.id, cert.person_id, record_of(cert, revocation))
         assert await service.load_record(issued["public_id"]) == expected
     assert await service.load_record(new_public_id()) is None
+
+
+async def test_page_values_are_escaped(certs, hr):
+    """The page is a cached skeleton filled with escaped values: markup in a record or
+    in the URL is shown as text, never run."""
+    code = await hr.committee()
+    issued = await hr.issued(code, specialty='电气<script>alert("x")</script>&\'')
+    page = await (await certs.get(f"/v/{issued['token']}")).text()
+    assert "<script>" not in page
+    assert "电气&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;&#39;" in page
+    resp = await certs.get("/v/%3Cscript%3Ex%3C%2Fscript%3E")
+    assert resp.status == 404
+    body = await resp.text()
+    assert "<script>" not in body and 'action="/v/&lt;script&gt;x&lt;/script&gt;#match"' not in body
+    assert "查无此证" in body
