@@ -21,5 +21,8 @@ async def load_demo_data(settings: Settings) -> None:
                 openid=row["openid"],
                 defaults={"league_city": row["league_city"], "series": row["series"]},
             )
+        from handlers.certificates_demo import load_certificate_demo
+
+        await load_certificate_demo(settings)
     finally:
         await close_db()
