@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.fsm import FSMContext, State
 from bot.messages import Incoming, Reply, as_replies
-from bot.storage.base import StateStore
+from bot.storage.base import Claim, StateStore
 
 log = logging.getLogger("bot.dispatcher")
 
@@ -206,24 +206,41 @@ class Dispatcher(Router):
         self.middlewares.append(mw)
         return mw
 
-    async def feed(self, msg: Incoming, services: Any = None) -> list[Reply]:
+    async def feed(self, msg: Incoming, services: Any = None, *,
+                   claim: Claim | None = None) -> list[Reply]:
+        """Handle `msg` under the user's lock and return its replies.
+
+        With `claim` (the webhook's retry dedup), the claim is taken in the lock step and
+        `claim.result(replies)` is recorded in the unlock step (`claim.result(None)` when
+        the handler raised; the exception then propagates). When somebody else holds the
+        claim, nothing runs: `claim.holder` is set and this returns [].
+        """
         # Lock first, then load: one step on the store (and one to save and unlock).
         lock = self.store.lock(f"chat:{msg.openid}", ttl=self.lock_ttl, timeout=self.lock_timeout)
         fsm = FSMContext(self.store, f"fsm:{msg.openid}", ttl=self.fsm_ttl)
-        await lock.acquire(read=fsm.key)
+        if not await lock.acquire(read=fsm.key, claim=claim):
+            return []  # claimed by another request for the same message
+        replies: list[Reply] | None = None
         try:
             fsm.load_raw(lock.value)
             if fsm.is_stale(msg.create_time, msg.msg_id):
                 log.info("stale message ignored", extra={"openid": msg.openid,
                                                          "msg_id": msg.msg_id})
-                return []
+                replies = []
+                return replies
             if msg.msg_id is not None:
                 fsm.message_pos = (msg.create_time, msg.msg_id)
             ctx = Context(state=fsm, services=services)
-            result = await self._call(msg, ctx)
+            replies = as_replies(await self._call(msg, ctx))
+            return replies
         finally:
-            await lock.release(write=fsm.key, value=fsm.dump_if_dirty(), ttl=fsm.ttl)
-        return as_replies(result)
+            answer = None
+            try:
+                if claim is not None and claim.result is not None:
+                    answer = claim.result(replies)
+            finally:
+                await lock.release(write=fsm.key, value=fsm.dump_if_dirty(), ttl=fsm.ttl,
+                                   claim=claim, answer=answer)
 
     async def _call(self, msg: Incoming, ctx: Context) -> Any:
         async def innermost(m: Incoming, c: Context) -> Any:

@@ -24,14 +24,13 @@ from aiohttp import web
 from bot.appkeys import BACKGROUND, CLIENT, DISPATCHER, SETTINGS, STORE
 from bot.messages import Incoming, Reply, Text
 from bot.signature import DecryptError, MessageCrypto, extract_encrypt, signature_ok
+from bot.storage.base import Claim
 
 log = logging.getLogger("bot.webhook")
 
 MAX_BODY = 64 * 1024
 DEDUP_TTL = 300.0  # WeChat's retries come within ~15 s; keep the answer a while longer
-PENDING = b"P"
-DEFERRED = b"D"
-NO_REPLY = b"N"
+NO_REPLY = b"N"  # recorded answer: nothing to say (markers P..., D... are in Claim)
 SORRY = "系统繁忙，请稍后再试。"
 
 
@@ -143,63 +142,84 @@ class Webhook:
 
     # --- exactly-once handling ----------------------------------------------------------
     async def _handle_once(self, msg: Incoming) -> str | None:
-        """Run the dispatcher once per message id; retries get the stored answer."""
-        store = self.app[STORE]
-        key = f"dedup:{self.settings.wechat_appid}:{msg.dedup_id}"
-        if await store.set(key, PENDING, ttl=DEDUP_TTL, nx=True):
-            return await self._run(msg, key)
-        log.info("retry of a message already claimed", extra={"dedup": msg.dedup_id})
+        """Run the dispatcher once per message id; retries get the stored answer.
+
+        The message id is claimed in the same store step that takes the user's lock and
+        loads the conversation, and the answer is recorded in the step that saves and
+        unlocks (two Redis round trips per message). The work runs in its own task that
+        records its own result, so neither a request cancelled by a client that gave up
+        nor a slow handler loses the answer: the deferral and the result race through one
+        compare-and-set on the dedup key.
+        """
         deadline = time.monotonic() + self.settings.wechat_reply_deadline
+        attempt = _Attempt(msg, f"dedup:{self.settings.wechat_appid}:{msg.dedup_id}")
+        task = asyncio.create_task(self._process(attempt))
+        self._track(task)
+        done, _ = await asyncio.wait({task}, timeout=self.settings.wechat_reply_deadline)
+        if done:
+            first = task.result()
+            if first is _CLAIMED_ELSEWHERE:
+                return await self._answer_of_other(attempt, deadline)
+            return first
+        # Deadline: answer `success`; from now on the task sends everything as
+        # customer-service messages, unless it recorded its answer in the meantime.
+        attempt.abandoned = True
+        claim = attempt.claim
+        if claim.written:
+            if await self.app[STORE].compare_and_set(claim.key, claim.pending, claim.deferred,
+                                                      ttl=DEDUP_TTL):
+                log.warning("handler missed the reply deadline; answering later",
+                            extra={"dedup": msg.dedup_id})
+                return None
+            first = await task  # it finished between the timeout and the compare-and-set
+            return None if first is _CLAIMED_ELSEWHERE else first
+        log.warning("message not claimed within the reply deadline; answering later",
+                    extra={"dedup": msg.dedup_id})
+        return None
+
+    async def _answer_of_other(self, attempt: _Attempt, deadline: float) -> str | None:
+        """A retry: wait (until the deadline) for the answer the first request records."""
+        log.info("retry of a message already claimed", extra={"dedup": attempt.msg.dedup_id})
+        store = self.app[STORE]
+        value = attempt.claim.holder
         delay = 0.01
         while True:
-            value = await store.get(key)
-            if value is None or value in (DEFERRED, NO_REPLY):
+            if value is None or value[:1] in (Claim.DEFERRED, NO_REPLY):
                 return None
-            if value != PENDING:
+            if value[:1] != Claim.PENDING:
                 return json.loads(value)["xml"]
             if time.monotonic() >= deadline:
                 return None
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+            value = await store.get(attempt.claim.key)
 
-    async def _run(self, msg: Incoming, key: str) -> str | None:
-        """Answer within the deadline, or `success` and the reply later.
-
-        The work runs in its own task that records its own result, so neither a request
-        cancelled by a client that gave up nor a slow handler loses the answer: the deferral
-        and the result race through one compare-and-set on the dedup key.
-        """
-        store = self.app[STORE]
-        task = asyncio.create_task(self._process(msg, key))
-        self._track(task)
-        done, _ = await asyncio.wait({task}, timeout=self.settings.wechat_reply_deadline)
-        if done:
-            return task.result()
-        if await store.compare_and_set(key, PENDING, DEFERRED, ttl=DEDUP_TTL):
-            log.warning("handler missed the reply deadline; answering later",
-                        extra={"dedup": msg.dedup_id})
-            return None
-        return await task  # it finished between the timeout and the compare-and-set
-
-    async def _process(self, msg: Incoming, key: str) -> str | None:
-        store = self.app[STORE]
-        replies = await self._dispatch(msg)
-        first = replies[0].to_xml(msg) if replies else None
-        value = NO_REPLY if first is None else json.dumps({"xml": first}, ensure_ascii=False)
-        if await store.compare_and_set(key, PENDING, value, ttl=DEDUP_TTL):
-            if len(replies) > 1:
-                self._track(asyncio.create_task(self._send_custom(msg.openid, replies[1:])))
-            return first
-        # The request already answered `success`: everything goes as customer-service.
-        await self._send_custom(msg.openid, replies)
-        return None
-
-    async def _dispatch(self, msg: Incoming) -> list[Reply]:
+    async def _process(self, attempt: _Attempt) -> Any:
+        """Dispatch once; the passive answer (XML or None), or _CLAIMED_ELSEWHERE."""
+        claim = attempt.claim
         try:
-            return await self.app[DISPATCHER].feed(msg, self.app)
+            await self.app[DISPATCHER].feed(attempt.msg, self.app, claim=claim)
         except Exception:
-            log.exception("handler failed", extra={"dedup": msg.dedup_id})
-            return [Text(SORRY)]
+            log.exception("handler failed", extra={"dedup": attempt.msg.dedup_id})
+            if not attempt.recorded:
+                # Failed before the unlock step (lock timeout, store error): record the
+                # apology by itself, as a retry must not run the message again.
+                answer = attempt.answer(None)
+                if claim.written:
+                    claim.settled = await self.app[STORE].compare_and_set(
+                        claim.key, claim.pending, answer, ttl=DEDUP_TTL)
+                else:
+                    claim.settled = True  # nothing claimed: answer this request only
+        if claim.holder is not None:
+            return _CLAIMED_ELSEWHERE
+        if claim.settled and attempt.passive:
+            if len(attempt.replies) > 1:
+                self._track(asyncio.create_task(
+                    self._send_custom(attempt.msg.openid, attempt.replies[1:])))
+            return attempt.first
+        # The request answered (or will answer) `success`: all goes as customer-service.
+        await self._send_custom(attempt.msg.openid, attempt.replies)
+        return None
 
     async def _send_custom(self, openid: str, replies: list[Reply]) -> None:
         client = self.app[CLIENT]
@@ -215,6 +235,35 @@ class Webhook:
         tasks = self.app[BACKGROUND]
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+
+
+_CLAIMED_ELSEWHERE = object()
+
+
+class _Attempt:
+    """One request's handling of a message: its claim and what it answers."""
+
+    def __init__(self, msg: Incoming, key: str) -> None:
+        self.msg = msg
+        self.claim = Claim(key, DEDUP_TTL, result=self.answer)
+        self.replies: list[Reply] = []
+        self.first: str | None = None
+        self.recorded = False  # answer() ran: the unlock step carried it
+        self.passive = False  # the recorded answer is the passive reply (not a deferral)
+        self.abandoned = False  # the request gave up waiting and answered `success`
+
+    def answer(self, replies: list[Reply] | None) -> bytes | str:
+        """The value recorded for retries (None: the handler failed, apologise)."""
+        self.recorded = True
+        self.replies = [Text(SORRY)] if replies is None else replies
+        if self.abandoned:
+            self.passive = False
+            return self.claim.deferred
+        self.passive = True
+        self.first = self.replies[0].to_xml(self.msg) if self.replies else None
+        if self.first is None:
+            return NO_REPLY
+        return json.dumps({"xml": self.first}, ensure_ascii=False)
 
 
 def setup_webhook(app: web.Application, path: str) -> Webhook:

@@ -8,6 +8,7 @@ import secrets
 import pytest
 
 from bot.storage import LockTimeout, StateStore, create_store
+from bot.storage.base import Claim
 from tests.support.backends import REDIS_URL, store_backends
 
 
@@ -104,3 +105,87 @@ class TestStateStore:
 
     async def test_ping(self, store: StateStore):
         assert await store.ping()
+
+    async def test_claim_is_taken_with_the_lock_and_settled_with_the_unlock(
+            self, store: StateStore):
+        await store.set("state", "s0")
+        claim = Claim("claim", ttl=5)
+        lock = store.lock("u", ttl=5, timeout=1)
+        assert await lock.acquire(read="state", claim=claim)
+        assert claim.written and claim.holder is None and lock.value == b"s0"
+        assert await store.get("claim") == claim.pending
+        # A second request for the same message sees the claim and never takes the lock.
+        other = Claim("claim", ttl=5)
+        assert not await store.lock("u2", ttl=5, timeout=1).acquire(claim=other)
+        assert other.holder == claim.pending and not other.written
+        assert await store.get("lock:u2") is None
+        await lock.release(write="state", value="s1", ttl=5, claim=claim, answer="done")
+        assert claim.settled
+        assert await store.get("claim") == b"done"
+        assert await store.get("state") == b"s1"
+        assert await store.get("lock:u") is None
+        assert 0 < (await store.ttl("claim")) <= 5
+
+    async def test_claim_waits_for_a_busy_lock_keeping_its_claim(self, store: StateStore):
+        holder = store.lock("busy", ttl=5)
+        await holder.acquire()
+        claim = Claim("c2", ttl=5)
+        lock = store.lock("busy", ttl=5, timeout=2)
+        waiting = asyncio.create_task(lock.acquire(claim=claim))
+        await asyncio.sleep(0.05)
+        assert not waiting.done() and claim.written  # claimed at once, lock still busy
+        # A deferral (the request gave up) keeps the claim ours: the work still runs.
+        assert await store.compare_and_set("c2", claim.pending, claim.deferred)
+        await holder.release()
+        assert await waiting
+        assert claim.holder is None
+        await lock.release(claim=claim, answer="late")
+        assert not claim.settled  # the deferral stays: the answer goes another way
+        assert await store.get("c2") == claim.deferred
+
+    async def test_lock_times_out_with_a_claim(self, store: StateStore):
+        async with store.lock("held2", ttl=5):
+            claim = Claim("c3", ttl=5)
+            with pytest.raises(LockTimeout):
+                await store.lock("held2", timeout=0.1).acquire(claim=claim)
+        assert claim.written and await store.get("c3") == claim.pending
+
+
+if REDIS_URL:  # Redis only: its scripts can vanish (restart, SCRIPT FLUSH)
+
+    async def test_batched_scripts_reload_after_a_script_flush():
+        store = create_store(REDIS_URL, namespace=f"ts{secrets.token_hex(6)}")
+        try:
+            await store.client.script_flush()
+            claims = [Claim(f"c{i}", ttl=5) for i in range(5)]
+            locks = [store.lock(f"u{i}", ttl=5, timeout=1) for i in range(5)]
+            got = await asyncio.gather(*(lock.acquire(read="s", claim=claim)
+                                         for lock, claim in zip(locks, claims, strict=True)))
+            assert got == [True] * 5
+            await asyncio.gather(*(lock.release(claim=claim, answer="a")
+                                   for lock, claim in zip(locks, claims, strict=True)))
+            assert all(c.settled for c in claims)
+        finally:
+            await store.close()
+
+
+@pytest.mark.parametrize("backend", store_backends())
+async def test_a_release_in_this_process_wakes_a_waiter_at_once(backend):
+    """Waiters poll for holders in other processes; a holder in this one wakes them when
+    it releases. With a 5-second poll only the wake-up can get the lock within 2 s."""
+    store = create_store(REDIS_URL if backend == "redis" else None,
+                         namespace=f"ts{secrets.token_hex(6)}")
+    try:
+        holder = store.lock("w", ttl=10)
+        await holder.acquire()
+        waiter = store.lock("w", ttl=10, timeout=20)
+        waiter.first_poll = waiter.max_poll = 5.0
+        waiting = asyncio.create_task(waiter.acquire())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        await holder.release()
+        assert await asyncio.wait_for(waiting, 2)
+        await waiter.release()
+        assert store._releases == {}  # nothing left behind
+    finally:
+        await store.close()

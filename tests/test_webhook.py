@@ -143,6 +143,20 @@ def test_official_sample_reply_encrypts_to_the_published_ciphertext(monkeypatch)
     assert f"<MsgSignature>{SAMPLE_REPLY_SIGNATURE}</MsgSignature>" in xml
 
 
+@pytest.mark.parametrize("nonce", ["n0nce", "a&b<c>d\"e'f", "随机数", " x "])
+def test_reply_envelope_is_what_elementtree_writes(nonce):
+    import xml.etree.ElementTree as ET
+
+    from bot.signature import reply_envelope
+
+    values = ("QUJD+/=", "407518b7649e86ef23978113f92d27afa9296533", "1411525903", nonce)
+    root = ET.Element("xml")
+    for tag, value in zip(("Encrypt", "MsgSignature", "TimeStamp", "Nonce"), values,
+                          strict=True):
+        ET.SubElement(root, tag).text = value
+    assert reply_envelope(*values) == ET.tostring(root, encoding="unicode")
+
+
 async def test_official_sample_through_the_webhook(aiohttp_client, make_settings):
     """The published ciphertext and signature, posted to our webhook, get an encrypted reply.
 
@@ -315,6 +329,50 @@ async def test_retry_of_a_deferred_message_does_not_run_it_again(
     r2 = await sim.send_text("o_slow2", "slow 0.5", msg_id=mid)
     assert r1.body == r2.body == b"success"
     await asyncio.sleep(0.6)
+    assert await client.server.app[STORE].get(f"test:runs:m{mid}") == b"1"
+
+
+async def test_retry_while_the_first_waits_for_the_users_lock_runs_once(service, sim_for):
+    """The claim is taken in the lock step: a retry that arrives while the first request
+    still waits for the user's lock (held by an earlier slow message) waits for its
+    answer instead of running the message again."""
+    sim = sim_for()
+    openid = f"o_queue_{f.next_msg_id()}"
+    slow = asyncio.create_task(sim.send_text(openid, "slow 0.4"))
+    await asyncio.sleep(0.1)  # the slow message holds the lock now
+    mid = f.next_msg_id()
+    replies = await asyncio.gather(
+        *(sim.send_text(openid, "count", msg_id=mid) for _ in range(3)))
+    assert {r.content for r in replies} == {"第1次"}
+    assert (await slow).content == "慢回复 0.4"
+    assert await service.server.app[STORE].get(f"test:runs:m{mid}") == b"1"
+
+
+async def test_deadline_while_waiting_for_the_lock_sends_the_reply_later(
+        aiohttp_client, make_settings, sim_for):
+    """The reply deadline passes while the message waits behind the user's slow earlier
+    message: `success` now, the reply as a customer-service message once it ran, once."""
+    from bot.appkeys import FAKE_BASE
+    from bot.fake_platform import FakeWeChatControl
+
+    client = await aiohttp_client(create_app(make_settings(wechat_reply_deadline=0.3)))
+    sim = sim_for(client)
+    control = FakeWeChatControl(client.session, client.server.app[FAKE_BASE])
+    openid = f"o_behind_{f.next_msg_id()}"
+    slow = asyncio.create_task(sim.send_text(openid, "slow 0.6"))
+    await asyncio.sleep(0.1)
+    mid = f.next_msg_id()
+    reply = await sim.send_text(openid, "count", msg_id=mid)
+    assert reply.body == b"success"
+    again = await sim.send_text(openid, "count", msg_id=mid)  # WeChat's retry
+    assert again.body == b"success"
+    await slow
+    for _ in range(50):
+        texts = [m["text"]["content"] for m in await control.messages(openid)]
+        if "第1次" in texts:
+            break
+        await asyncio.sleep(0.1)
+    assert texts.count("第1次") == 1
     assert await client.server.app[STORE].get(f"test:runs:m{mid}") == b"1"
 
 
