@@ -120,18 +120,50 @@ if REDIS_URL:  # needs a store shared by processes: the PostgreSQL + Redis pass
             pids = set()
             connector = aiohttp.TCPConnector(force_close=True)
             async with aiohttp.ClientSession(connector=connector) as session:
-                for _ in range(60):
-                    async with session.get(f"{base}/healthz") as resp:
-                        assert resp.status == 200
-                        pids.add((await resp.json())["worker"])
-                    if len(pids) == 2:
-                        break
+                # The port answers once the first worker listens; the second may still be
+                # starting. Ask (new connection each time) until both pids have answered.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 30
+                while len(pids) < 2 and loop.time() < deadline:
+                    try:
+                        async with session.get(f"{base}/healthz") as resp:
+                            assert resp.status == 200
+                            pids.add((await resp.json())["worker"])
+                    except aiohttp.ClientConnectionError:
+                        pass  # a worker between bind and serve; ask again
+                    if len(pids) < 2:
+                        await asyncio.sleep(0.05)
+                assert len(pids) == 2, f"only {pids} answered within 30 s"
                 sim = UserSimulator(session, f"{base}/wechat", token=TOKEN, appid=APPID,
                                     aes_key=AES_KEY, mode="safe")
                 mid = UserSimulator.new_msg_id()
                 replies = await asyncio.gather(
                     *(sim.send_text("o_workers", "count", msg_id=mid) for _ in range(6)))
                 assert {r.content for r in replies} == {"第1次"}
-            assert len(pids) == 2
         finally:
             procs.stop(proc)
+
+
+def test_event_loop_choice(monkeypatch):
+    """`bot serve` uses uvloop when installed; EVENT_LOOP=asyncio opts out, typos fail."""
+    import importlib.util
+
+    from bot.serving import event_loop_factory
+
+    monkeypatch.setenv("EVENT_LOOP", "asyncio")
+    assert event_loop_factory() == ("asyncio", None)
+    monkeypatch.setenv("EVENT_LOOP", "uv-loop")
+    with pytest.raises(ValueError, match="EVENT_LOOP"):
+        event_loop_factory()
+    monkeypatch.setenv("EVENT_LOOP", "auto")
+    name, factory = event_loop_factory()
+    installed = importlib.util.find_spec("uvloop") is not None
+    assert name == ("uvloop" if installed else "asyncio")
+    if installed:
+        loop = factory()
+        assert type(loop).__module__.startswith("uvloop")
+        loop.close()
+    else:
+        monkeypatch.setenv("EVENT_LOOP", "uvloop")
+        with pytest.raises(ValueError, match="not installed"):
+            event_loop_factory()
