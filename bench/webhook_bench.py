@@ -6,6 +6,12 @@ connections, next to a bare aiohttp handler answering `success`, in the same run
 Each server runs as its own process; the load generator runs in another. Every message
 has its own MsgId (so dedup stores each one) and comes from one of 500 users. The figures
 to quote are the ratios to the bare handler measured in the same run.
+
+The machine has 2 cores shared by the servers, the load generator and Redis, so req/s
+moves with whatever else runs. The server's CPU time per request (from /proc, Linux) is
+the steadier figure: it says what one message costs the server process, whatever the
+contention. Every round is printed, so the noise shows; the table takes the best round.
+The server's event loop is uvloop when installed; EVENT_LOOP=asyncio compares without.
 """
 
 from __future__ import annotations
@@ -40,12 +46,23 @@ def prepare(mode: str, n: int, path: Path) -> None:
     path.write_text(json.dumps(out), encoding="utf-8")
 
 
-def load(url: str, path: Path, concurrency: int, warmup: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(url: str, path: Path, concurrency: int, warmup: int, server_pid: int) -> dict:
+    before = cpu_seconds(server_pid)
     out = subprocess.run(  # noqa: S603
         [sys.executable, str(ROOT / "bench" / "loadgen.py"), url, str(path), str(concurrency),
          str(warmup)], capture_output=True, text=True, check=True,
     )
-    return json.loads(out.stdout)
+    result = json.loads(out.stdout)
+    # Warm-up requests are served too: divide by everything this run sent.
+    result["cpu_us"] = ((cpu_seconds(server_pid) - before) * 1e6
+                        / (result["requests"] + warmup))
+    return result
 
 
 def main() -> None:
@@ -77,27 +94,32 @@ def main() -> None:
     time.sleep(0.5)
     results: dict[str, list[dict]] = {"bare": [], "plain": [], "safe": []}
     try:
-        for _ in range(args.rounds):  # interleaved, so drift hits all three alike
+        for n in range(args.rounds):  # interleaved, so drift hits all three alike
             results["bare"].append(load(f"http://127.0.0.1:{bare_port}/wechat",
-                                        files["plain"], args.concurrency, warmup))
+                                        files["plain"], args.concurrency, warmup, bare.pid))
             for mode in ("plain", "safe"):
                 # Fresh MsgIds each round: rebuild so dedup does not short-circuit.
                 prepare(mode, args.requests + warmup, files[mode])
                 results[mode].append(load(f"http://127.0.0.1:{app_port}/wechat", files[mode],
-                                          args.concurrency, warmup))
+                                          args.concurrency, warmup, app.pid))
+            print(f"round {n + 1}: " + "  ".join(
+                f"{k} {v[-1]['rps']:.0f} req/s p99 {v[-1]['p99_ms']:.0f} ms "
+                f"{v[-1]['cpu_us']:.0f} us/req" for k, v in results.items()), flush=True)
     finally:
         stop(app)
         bare.terminate()
     best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}
-    print(f"{'':8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'errors':>8}")
+    print(f"{'':8}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}{'errors':>8}"
+          f"{'server us/req':>15}{'cpu ratio':>11}")
     for name in ("bare", "plain", "safe"):
         r = best[name]
         ratio = r["rps"] / best["bare"]["rps"]
         print(f"{name:8}{r['rps']:10.0f}{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{ratio:8.2f}"
-              f"{r['errors']:8d}")
+              f"{r['errors']:8d}{r['cpu_us']:15.0f}{r['cpu_us'] / best['bare']['cpu_us']:11.1f}")
     print(f"({args.requests} requests per run, {args.concurrency} connections, best of "
           f"{args.rounds} interleaved rounds, Redis store, "
-          f"{'PostgreSQL' if 'postgres' in env['DATABASE_URL'] else 'SQLite'})")
+          f"{'PostgreSQL' if 'postgres' in env['DATABASE_URL'] else 'SQLite'}, "
+          f"event loop {os.environ.get('EVENT_LOOP', 'auto')})")
 
 
 if __name__ == "__main__":
