@@ -24,5 +24,9 @@ Services on the database and the state store (built on the modules above):
     importer        all-or-nothing import with progress
     binding         one-time codes binding a WeChat user to a talent record
     verification_log  batched log of who verified which certificate
-    hotpath         shared rate-limit counters and the process-local record cache
+    hotpath         shared rate-limit counters, the process-local record cache, and
+                    batched record loads shared by concurrent cold scans
+    blacklist       a bound user's blacklist standing: the `blacklisted_year` answer
+                    the 资格自测 interview takes from the record (handlers.interview)
+    qr_backfill     QR images of imported certificates, made after the commit
 """
