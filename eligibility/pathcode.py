@@ -131,15 +131,13 @@ def compile_paths(policy: Policy) -> PathsFn:
         lines.append("    runs.append(pr)")
     lines.append("    return runs, open_runs, undecided")
     lines[1:1] = g.prologue()
-    source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<paths of {policy.id}>", "exec"), g.namespace)  # noqa: S102
-    fn = g.namespace["paths"]
-    fn.source = source  # for debugging: print(policy.run_paths.source)
-    return fn
+    return _define(g, lines, "paths", policy,
+                   lambda a: reference_paths(policy, a))
 
 
 def _expr(g: Gen, test: Test) -> str:
-    if test.src is None:  # no source form: call its function
+    if test.src is None or (test.ref_value is None and test.op):
+        # no source form, or flatten could not compile it alone (too deep): call it
         return f"{g.const(test.value)}(a, c)"
     return test.src(g)
 
@@ -234,8 +232,18 @@ def compile_outcomes(policy: Policy) -> Callable[[Mapping, list, tuple], tuple]:
         seen.add(note.code)
     lines.append("    return requirements, notes, pending")
     lines[1:1] = ["    given = set()", *g.prologue()]
+    return _define(g, lines, "outcomes", policy,
+                   lambda a, open_runs, ctx: reference_outcomes(policy, a, open_runs, ctx))
+
+
+def _define(g: Gen, lines: list[str], name: str, policy: Policy, fallback: Callable) -> Callable:
+    """Compile the generated function; if Python refuses it (a policy so large that the
+    nesting passes the parser's limits), use the plain loop: slower, same results."""
     source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<outcomes of {policy.id}>", "exec"), g.namespace)  # noqa: S102
-    fn = g.namespace["outcomes"]
-    fn.source = source
+    try:
+        exec(compile(source, f"<{name} of {policy.id}>", "exec"), g.namespace)  # noqa: S102
+    except (SyntaxError, RecursionError, MemoryError):
+        return fallback
+    fn = g.namespace[name]
+    fn.source = source  # for debugging: print(policy.run_paths.source)
     return fn

@@ -12,8 +12,8 @@ from __future__ import annotations
 from hypothesis import given
 from test_eligibility_properties import SETTINGS, partial_answers
 
-from eligibility.expressions import MISSING, NO_CONTEXT
-from eligibility.pathcode import reference_outcomes, reference_paths
+from eligibility.expressions import MISSING, NO_CONTEXT, Gen
+from eligibility.pathcode import _define, reference_outcomes, reference_paths
 from eligibility.registry import default_registry
 from eligibility.runs import run_states
 
@@ -96,3 +96,15 @@ def test_undecided_runs_hold_every_state_the_ranking_reads(answers):
         path, states = run[0], run[3]
         assert len(states) == len(path.conditions)
         assert [states[j] for j in path.checked_index] == run_states(run, a)
+
+
+def test_code_python_refuses_falls_back_to_the_plain_loop():
+    """A policy so large that the generated nesting passes the parser's limits still
+    works, through the plain loop."""
+    def fallback(a):
+        return "plain"
+
+    too_deep = ["def paths(a):", "    return " + "(" * 5000 + "1" + ")" * 5000]
+    assert _define(Gen(), too_deep, "paths", POLICY, fallback) is fallback
+    fine = _define(Gen(), ["def paths(a):", "    return a"], "paths", POLICY, fallback)
+    assert fine is not fallback and fine(7) == 7 and "return a" in fine.source
