@@ -23,7 +23,9 @@ As in production: the real app (`python -m bot serve`) with all its middlewares,
 per-IP rate limit counted in Redis (ELIGIBILITY_API_RATE_LIMIT set high so it is counted
 but never reached), no database write (the API stores nothing unless `"save": true`).
 LOG_LEVEL is WARNING because the harness does not drain the server's output; at INFO
-each request would also write its JSON access line.
+each request would also write its JSON access line. Both servers run on the same event
+loop: the one `serve` picks (bot.serving.event_loop_factory: uvloop when installed,
+unless EVENT_LOOP=asyncio), so the loop is not what the ratio measures.
 """
 
 from __future__ import annotations
@@ -46,10 +48,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from eligibility_bench import complete_answer_sets  # noqa: E402
 
 import eligibility  # noqa: E402
+from bot.serving import event_loop_factory  # noqa: E402
 from tests.support.processes import free_port, start, stop  # noqa: E402
 
 TARGET_RATIO = 0.40
 PATH = "/api/v1/eligibility"
+# bench/bare_server.py under uvloop, when the service runs on uvloop too
+BARE_ON_UVLOOP = ("import asyncio, runpy, sys, uvloop; "
+                  "asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+                  "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def partial_answer_sets(complete: list[dict], seed: int = 2021) -> list[dict]:
@@ -133,8 +140,11 @@ def main() -> int:
     write_requests(partial_answer_sets(complete), args.requests + warmup, files["partial"])
 
     bare_port, app_port = free_port(), free_port()
-    bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_server.py"),
-                             str(bare_port)])
+    loop_name, _ = event_loop_factory()  # what `serve` will use, in this environment
+    bare_cmd = [str(ROOT / "bench" / "bare_server.py"), str(bare_port)]
+    if loop_name == "uvloop":
+        bare_cmd = ["-c", BARE_ON_UVLOOP, *bare_cmd]
+    bare = subprocess.Popen([sys.executable, *bare_cmd])
     app = start(["serve", "--port", str(app_port), "--no-migrate"], env, app_port)
     if pin:  # both servers on one CPU, the load generator on another
         os.sched_setaffinity(bare.pid, SERVER_CPU)
@@ -164,7 +174,8 @@ def main() -> int:
         print(f"{name:10}{r['rps']:8.0f}{r['p50_ms']:8.1f}{r['p99_ms']:8.1f}{ratio:10.2f}"
               f"{r['errors']:7d}{cpu[name]:18.0f}{cpu['bare'] / cpu[name]:10.2f}")
     print(f"({args.requests} requests per run, {args.concurrency} connections, best of "
-          f"{args.rounds} interleaved rounds, one worker, Redis store for the rate limit; "
+          f"{args.rounds} interleaved rounds, one worker, {loop_name} event loop for both, "
+          f"Redis store for the rate limit; "
           f"{'servers and load generator on separate CPUs' if pin else 'not pinned'})")
     worst = min(cpu["bare"] / cpu["complete"], cpu["bare"] / cpu["partial"])
     errors = best["complete"]["errors"] + best["partial"]["errors"]
