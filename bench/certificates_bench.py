@@ -168,7 +168,14 @@ def bare_server(port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", ok)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    # The same event loop as `serve` (uvloop when installed, EVENT_LOOP): like with like.
+    from bot.serving import event_loop_factory
+
+    name, new_loop = event_loop_factory()
+    loop = new_loop() if new_loop is not None else asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    print(f"bare server event loop: {name}", file=sys.stderr, flush=True)
+    web.run_app(app, loop=loop, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 def wait_for(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
