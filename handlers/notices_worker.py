@@ -25,6 +25,7 @@ from aiohttp import web
 
 from bot.appkeys import FAKE_BASE, HTTP, SETTINGS, STORE
 from bot.storage.base import StateStore
+from bot.tasks import cancel_and_wait
 from bot.wechat_client import WeChatClient
 from config.settings import EMBEDDED, Settings, SettingsError, load_settings
 from handlers.notices_keys import DELIVERY_WAKE, NOTICES_CLOCK, SCHEDULE, TEMPLATES
@@ -143,9 +144,7 @@ async def reminders_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(loop())
     yield
     stop.set()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancel_and_wait([task])
 
 
 # --- `python -m bot deliver` --------------------------------------------------------------
