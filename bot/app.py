@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import itertools
 import logging
 import os
 import secrets
@@ -39,38 +40,48 @@ from config.settings import EMBEDDED, Settings
 log = logging.getLogger("bot.app")
 
 
-@web.middleware
-async def request_context(request: web.Request, handler):
-    """Request id for logs and the response; one access line with the outcome."""
-    rid = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
-    token = request_id_var.set(rid)
-    started = time.monotonic()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        response.headers["X-Request-Id"] = rid
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        exc.headers["X-Request-Id"] = rid
-        raise
-    except asyncio.CancelledError:
-        status = 499
-        raise
-    except Exception:
-        log.exception("unhandled error")
-        return web.json_response(
-            {"error": "internal", "message": "服务暂时不可用，请稍后再试"},
-            status=500, headers={"X-Request-Id": rid},
-        )
-    finally:
-        log.info(
-            "request",
-            extra={"method": request.method, "path": request.path, "status": status,
-                   "ms": round((time.monotonic() - started) * 1000, 1)},
-        )
-        request_id_var.reset(token)
+def request_context_middleware():
+    """Request id for logs and the response; one access line with the outcome.
+
+    A request without an X-Request-Id gets this app's random prefix plus a counter:
+    unique across processes like a random id, without ~5 µs of os.urandom per request.
+    """
+    prefix = secrets.token_hex(4)
+    counter = itertools.count(1)
+
+    @web.middleware
+    async def request_context(request: web.Request, handler):
+        rid = request.headers.get("X-Request-Id", "")[:64] or f"{prefix}{next(counter):08x}"
+        token = request_id_var.set(rid)
+        started = time.monotonic()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers["X-Request-Id"] = rid
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers["X-Request-Id"] = rid
+            raise
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        except Exception:
+            log.exception("unhandled error")
+            return web.json_response(
+                {"error": "internal", "message": "服务暂时不可用，请稍后再试"},
+                status=500, headers={"X-Request-Id": rid},
+            )
+        finally:
+            log.info(
+                "request",
+                extra={"method": request.method, "path": request.path, "status": status,
+                       "ms": round((time.monotonic() - started) * 1000, 1)},
+            )
+            request_id_var.reset(token)
+
+    return request_context
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -155,7 +166,8 @@ async def embedded_fake_url(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=2 * 1024 * 1024)
+    app = web.Application(middlewares=[request_context_middleware()],
+                          client_max_size=2 * 1024 * 1024)
     app[SETTINGS] = settings
     app[STORE] = create_store(settings.redis_url, namespace=settings.store_namespace)
     app[DISPATCHER] = Dispatcher(app[STORE])

@@ -146,38 +146,49 @@ class SharedCounters:
 class BatchedLoads:
     """`load(key)` through `fetch_many(keys) -> {key: value}`, one query at a time,
     with every key asked for while a query runs fetched together by the next one
-    (at most `batch` keys per query). A key asked for twice shares one fetch."""
+    (at most `batch` keys per query). A key asked for twice shares one fetch.
+
+    Each caller waits on a future of its own (no task and no `shield` per load: on a
+    cold scan those were a tenth of the server's CPU), so a caller that is cancelled
+    cancels only its own wait, never the fetch or the other callers.
+    """
 
     def __init__(self, fetch_many: Callable[[list[str]], Awaitable[dict[str, Any]]], *,
                  batch: int = 200) -> None:
         self.fetch_many = fetch_many
         self.batch = batch
-        self._waiting: dict[str, asyncio.Future[Any]] = {}
+        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
         self._running: asyncio.Task[None] | None = None
 
     async def load(self, key: str) -> Any:
-        future = self._waiting.get(key)
-        if future is None:
-            future = self._waiting[key] = asyncio.get_running_loop().create_future()
+        future = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.get(key)
+        if waiters is None:
+            self._waiting[key] = [future]
+        else:
+            waiters.append(future)
         if self._running is None:
             self._running = asyncio.ensure_future(self._drain())
-        return await asyncio.shield(future)
+        return await future
 
     async def _drain(self) -> None:
         try:
             while self._waiting:
                 keys = list(self._waiting)[: self.batch]
-                futures = [self._waiting.pop(k) for k in keys]
+                waiters = [self._waiting.pop(k) for k in keys]
                 try:
                     found = await self.fetch_many(keys)
                 except Exception as exc:
+                    for futures in waiters:
+                        for f in futures:
+                            if not f.done():
+                                f.set_exception(exc)
+                    continue
+                for k, futures in zip(keys, waiters, strict=True):
+                    value = found.get(k)
                     for f in futures:
                         if not f.done():
-                            f.set_exception(exc)
-                    continue
-                for k, f in zip(keys, futures, strict=True):
-                    if not f.done():
-                        f.set_result(found.get(k))
+                            f.set_result(value)
         finally:
             self._running = None
 

@@ -91,6 +91,7 @@ __all__ = [
     "VerifiedToken",
     "generate_keyset",
     "is_public_id",
+    "token_parts",
     "new_public_id",
     "rotate_keyset",
 ]
@@ -496,6 +497,26 @@ class KeyRing:
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
+
+
+def token_parts(token: object) -> tuple[str, str]:
+    """(kid, public_id) of a token, checking only its shape and the public id, not the
+    signature; else InvalidToken. For a caller that looks the certificate up and
+    compares the token with the one it issued (see `status.verdict`'s `issued_token`):
+    a token equal to an issued one is well-formed, any other one is parsed in full by
+    the signature check."""
+    if not isinstance(token, str):
+        raise InvalidToken("not_a_string")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken("too_long")
+    parts = token.split(".")
+    if len(parts) != 5:
+        raise InvalidToken("malformed")
+    if parts[0] != TOKEN_VERSION:
+        raise InvalidToken("unsupported_version")
+    if not is_public_id(parts[3]):
+        raise InvalidToken("malformed_public_id")
+    return parts[2], parts[3]
 
 
 def _parse_token(token: object) -> tuple[str, str, str, str, bytes, bytes]:

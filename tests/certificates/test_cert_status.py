@@ -174,3 +174,46 @@ def test_labels_are_complete():
         "not_genuine",
     ]
     assert format_date(date(2021, 3, 5)) == "2021年3月5日"
+
+
+# -- the issued-token shortcut (no Ed25519 for the token we stored at issue) ---------------------
+
+
+def test_issued_token_is_accepted_without_a_signature_check(ring, make_record, monkeypatch):
+    record = make_record()
+    token = ring.sign(record.public_id, on=record.issued_on)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the signature was checked")
+
+    monkeypatch.setattr(type(ring), "verify_details", refuse)
+    assert verdict(token, record, ring, TODAY, issued_token=token).is_valid
+
+
+def test_issued_token_still_needs_its_key_valid_on_the_issue_date(ring, make_record):
+    record = make_record()
+    token = ring.sign(record.public_id, on=record.issued_on)
+    late = replace(record, issued_on=date(2022, 3, 1))  # after the signing key retired
+    result = verdict(token, late, ring, TODAY, issued_token=token)
+    assert result.status is VerificationStatus.NOT_GENUINE
+    assert result.log_detail == "key_not_valid_on_issue_date"
+
+
+def test_issued_token_of_a_revoked_certificate_shows_the_revocation(ring, make_record):
+    record = make_record(revocation=FRAUD)
+    token = ring.sign(record.public_id, on=record.issued_on)
+    result = verdict(token, record, ring, TODAY, issued_token=token)
+    assert result.status is VerificationStatus.REVOKED
+
+
+def test_token_that_differs_from_the_issued_one_takes_the_signature_check(ring, make_record):
+    record = make_record()
+    token = ring.sign(record.public_id, on=record.issued_on)
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    result = verdict(flipped, record, ring, TODAY, issued_token=token)
+    assert result.status is VerificationStatus.NOT_GENUINE
+    assert result.log_detail in {"bad_signature", "malformed_signature"}
+    # a token equal to the issued one but with a key the ring no longer knows
+    from certificates.signing import KeyRing
+    assert verdict(token, record, KeyRing([]), TODAY,
+                   issued_token=token).log_detail == "key_not_valid_on_issue_date"

@@ -114,6 +114,27 @@ async def test_a_failed_query_fails_its_batch_only():
     assert await loads.load("x") == "ok"
 
 
+async def test_a_cancelled_caller_does_not_cancel_the_others_waiting_on_its_key():
+    gate = asyncio.Event()
+    calls: list[list[str]] = []
+
+    async def fetch_many(keys: list[str]) -> dict[str, str]:
+        calls.append(list(keys))
+        await gate.wait()
+        return {k: k.upper() for k in keys}
+
+    loads = BatchedLoads(fetch_many)
+    quitter = asyncio.ensure_future(loads.load("a"))
+    stayer = asyncio.ensure_future(loads.load("a"))
+    await asyncio.sleep(0)
+    quitter.cancel()  # the employer closed the page
+    await asyncio.sleep(0)
+    gate.set()
+    assert await stayer == "A"
+    assert quitter.cancelled()
+    assert calls == [["a"]]
+
+
 async def test_counter_sync_sends_only_names_hit_since_the_last_sync(store):
     counters = SharedCounters(store)
     for i in range(50):

@@ -132,6 +132,33 @@ async def test_forged_truncated_resigned_and_unknown_look_the_same(certs, hr):
     assert issued["public_id"] not in body
 
 
+async def test_scan_of_the_issued_token_needs_no_ed25519_but_a_forgery_does(certs, hr,
+                                                                          monkeypatch):
+    """The stored token is compared instead of verified (the cold-scan cost); a token
+    that names a real certificate but differs from its issued one is verified."""
+    from certificates.algorithms import Ed25519Algorithm
+
+    checks: list[bytes] = []
+    original = Ed25519Algorithm.verify
+
+    def counting(self, public_key, signature, message):
+        checks.append(signature)
+        return original(self, public_key, signature, message)
+
+    monkeypatch.setattr(Ed25519Algorithm, "verify", counting)
+    issued = await hr.issued(await hr.committee())
+    checks.clear()
+    assert (await certs.get(f"/v/{issued['token']}")).status == 200
+    assert checks == []
+    forger = KeyRing([seeded_key("k2019", date(2019, 1, 1), seed="attacker")])
+    forged = forger.sign(issued["public_id"], "k2019", on=date(2021, 3, 15))
+    assert (await certs.get(f"/v/{forged}")).status == 404
+    assert len(checks) == 1
+    unknown = forger.sign(new_public_id(), "k2019", on=date(2021, 3, 15))
+    assert (await certs.get(f"/v/{unknown}")).status == 404
+    assert len(checks) == 1, "an unknown certificate is not genuine whatever its signature"
+
+
 async def test_match_name_and_id_answers_only_yes_or_no(certs, hr):
     code = await hr.committee()
     row = cert_row(code, name="乌云其木格")
@@ -242,7 +269,7 @@ async def test_raw_record_query_agrees_with_the_orm(certs, hr):
         cert = await Certificate.get(public_id=issued["public_id"]).select_related(
             "person", "committee")
         revocation = await CertificateRevocation.get_or_none(certificate_id=cert.id)
-        expected = record_json(cert.id, cert.person_id, record_of(cert, revocation))
+        expected = record_json(cert.id, cert.person_id, record_of(cert, revocation), cert.token)
         assert await service.load_record(issued["public_id"]) == expected
     assert await service.load_record(new_public_id()) is None
 
