@@ -235,31 +235,7 @@ LEFT JOIN review_committee k ON k.id = c.committee_id
 LEFT JOIN certificate_revocation r ON r.certificate_id = c.id
 WHERE c.public_id {match}
 """
-
-
-def _record_row(row: Any) -> dict[str, Any]:
-    """A row of `_RECORD_SQL` as the cached record (holder name masked here)."""
-    committee = None
-    if row["committee_id"] is not None:
-        committee = {
-            "name": row["c_name"], "filing_number": row["c_filing_number"],
-            "filed_on": _iso(row["c_filed_on"]), "valid_until": _iso(row["c_valid_until"]),
-            "series": sorted(_json(row["c_series"]) or []),
-            "levels": sorted(_json(row["c_levels"]) or []),
-        }
-    revocation = None
-    if row["revocation_id"] is not None:
-        revocation = {"revoked_on": _iso(row["r_revoked_on"]), "reason": row["r_reason"],
-                      "document": row["r_document"]}
-    return {
-        "id": row["id"], "person_id": row["person_id"], "public_id": row["public_id"],
-        "token": row["token"], "number": row["number"], "holder": mask_name(row["holder"]),
-        "series": row["series"], "specialty": row["specialty"],
-        "qualification": row["qualification"], "level": row["level"],
-        "committee": committee, "approval_document": row["approval_document"],
-        "approved_on": _iso(row["approved_on"]), "issued_on": _iso(row["issued_on"]),
-        "obtained_by": row["obtained_by"], "revocation": revocation,
-    }
+_RECORD_SQL_PG = _RECORD_SQL.format(match="= ANY($1::text[])")
 
 
 def _iso(value: Any) -> str | None:
@@ -267,6 +243,76 @@ def _iso(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value[:10] if isinstance(value, str) else None
     return value.isoformat()
+
+
+def _date(value: Any) -> date:
+    """A date column as a date (SQLite gives text, PostgreSQL date objects)."""
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
+
+
+def _committee_pair(row: Any, memo: dict) -> tuple[dict | None, Committee | None]:
+    """The committee of a `_RECORD_SQL` row as cached JSON and as the domain object,
+    memoised by its column values: thousands of certificates share a few committees,
+    and parsing their scope (JSON) per scan was a tenth of a cold scan's own work."""
+    if row["committee_id"] is None:
+        return None, None
+    key = (row["committee_id"], row["c_name"], row["c_filing_number"], row["c_filed_on"],
+           row["c_valid_until"], row["c_series"], row["c_levels"])
+    try:
+        found = memo.get(key)
+    except TypeError:  # a driver that decoded the JSON columns: not hashable, no memo
+        key, found = None, None
+    if found is not None:
+        return found
+    series = sorted(_json(row["c_series"]) or [])
+    levels = sorted(_json(row["c_levels"]) or [])
+    filed_on, valid_until = row["c_filed_on"], row["c_valid_until"]
+    data = {"name": row["c_name"], "filing_number": row["c_filing_number"],
+            "filed_on": _iso(filed_on), "valid_until": _iso(valid_until),
+            "series": series, "levels": levels}
+    committee = Committee(
+        name=row["c_name"], filing_number=row["c_filing_number"],
+        filed_on=None if filed_on is None else _date(filed_on),
+        valid_until=None if valid_until is None else _date(valid_until),
+        series=frozenset(series), levels=frozenset(Level(v) for v in levels),
+    )
+    if key is not None:
+        if len(memo) > 1000:
+            memo.clear()
+        memo[key] = (data, committee)
+    return data, committee
+
+
+def _record_pair(row: Any, memo: dict) -> tuple[dict[str, Any], CertificateRecord]:
+    """A row of `_RECORD_SQL` as (the cached JSON record, the domain record), built in
+    one pass; the same values as `record_json` and `record_of` give from the ORM."""
+    committee_data, committee = _committee_pair(row, memo)
+    revocation_data = revocation = None
+    if row["revocation_id"] is not None:
+        revoked_on = _date(row["r_revoked_on"])
+        revocation_data = {"revoked_on": revoked_on.isoformat(), "reason": row["r_reason"],
+                           "document": row["r_document"]}
+        revocation = Revocation(revoked_on, row["r_reason"], row["r_document"])
+    approved_on, issued_on = _date(row["approved_on"]), _date(row["issued_on"])
+    holder = mask_name(row["holder"])
+    data = {
+        "id": row["id"], "person_id": row["person_id"], "public_id": row["public_id"],
+        "token": row["token"], "number": row["number"], "holder": holder,
+        "series": row["series"], "specialty": row["specialty"],
+        "qualification": row["qualification"], "level": row["level"],
+        "committee": committee_data, "approval_document": row["approval_document"],
+        "approved_on": approved_on.isoformat(), "issued_on": issued_on.isoformat(),
+        "obtained_by": row["obtained_by"], "revocation": revocation_data,
+    }
+    record = CertificateRecord(
+        public_id=row["public_id"], number=row["number"], holder_name=holder,
+        series=row["series"], specialty=row["specialty"],
+        qualification=row["qualification"], level=Level(row["level"]), committee=committee,
+        approval_document=row["approval_document"], approved_on=approved_on,
+        issued_on=issued_on, obtained_by=ObtainedBy(row["obtained_by"]),
+        revocation=revocation,
+    )
+    return data, record
 
 
 def _json(value: Any) -> Any:
@@ -323,6 +369,10 @@ class CertificateService:
         self.records = LocalRecords(store, ttl=RECORD_TTL)
         self.loads = BatchedLoads(self._load_and_cache)
         self.qr_backfill: QrBackfill | None = None  # set by the server (see import_file)
+        # Set by the server on PostgreSQL: verification lookups skip Tortoise's pool
+        # (config.database.DedicatedConnection: no acquire and reset per query).
+        self.reader: Any = None
+        self._committees: dict = {}  # see _committee_pair
 
     def url(self, token: str) -> str:
         return self.renderer.url(token)
@@ -457,16 +507,24 @@ class CertificateService:
         written out by hand because building them through the ORM costs more than
         running it (this is every cold scan's only database work; concurrent scans
         share it through `certificates.hotpath.BatchedLoads`)."""
+        return {k: pair[0] for k, pair in (await self._load_pairs(public_ids)).items()}
+
+    async def _load_pairs(self, public_ids: list[str]
+                          ) -> dict[str, tuple[dict[str, Any], CertificateRecord]]:
         if not public_ids:
             return {}
-        conn = connections.get("default")
-        if conn.capabilities.dialect == "postgres":
-            sql, params = _RECORD_SQL.format(match="= ANY($1::text[])"), [list(public_ids)]
+        if self.reader is not None:  # PostgreSQL, on a connection of its own
+            rows = await self.reader.fetch(_RECORD_SQL_PG, list(public_ids))
         else:
-            marks = ", ".join("?" * len(public_ids))
-            sql, params = _RECORD_SQL.format(match=f"IN ({marks})"), list(public_ids)
-        _, rows = await conn.execute_query(sql, params)
-        return {row["public_id"]: _record_row(row) for row in rows}
+            conn = connections.get("default")
+            if conn.capabilities.dialect == "postgres":
+                sql, params = _RECORD_SQL_PG, [list(public_ids)]
+            else:
+                marks = ", ".join("?" * len(public_ids))
+                sql, params = _RECORD_SQL.format(match=f"IN ({marks})"), list(public_ids)
+            _, rows = await conn.execute_query(sql, params)
+        memo = self._committees
+        return {row["public_id"]: _record_pair(row, memo) for row in rows}
 
     def genuine_public_id(self, token: str) -> str | None:
         """The public id if the token's signature is good (cached), else None."""
@@ -484,10 +542,11 @@ class CertificateService:
         return await self.loads.load(public_id)
 
     async def _load_and_cache(self, public_ids: list[str]) -> dict[str, dict[str, Any]]:
-        found = await self.load_records(public_ids)
-        for public_id, data in found.items():
-            self.records.put(public_id, (data, _record_from_json(data)))
-        return found
+        found = await self._load_pairs(public_ids)
+        put = self.records.put
+        for public_id, pair in found.items():
+            put(public_id, pair)
+        return {k: pair[0] for k, pair in found.items()}
 
     async def forget_record(self, public_id: str) -> None:
         """The certificate changed (revoked, committee corrected): every process must

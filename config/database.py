@@ -6,6 +6,7 @@ are stored is configuration.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -69,3 +70,59 @@ def database_ctx(settings: Settings):
             await client.close()
 
     return ctx
+
+
+class DedicatedConnection:
+    """One PostgreSQL connection of its own, outside Tortoise's pool, for a hot read path.
+
+    Why: a query through the pool pays an acquire, and on release asyncpg's reset query
+    (one more round trip): measured here, 140-190 µs of client CPU per query through the
+    pool against 49 µs on a plain connection. The verification lookups run one query at a
+    time (certificates.hotpath.BatchedLoads), so a single connection serves them fully.
+
+    Connects on first use; a lost connection is reopened once and the query retried
+    (a read: safe to repeat). Reads only, in autocommit: no transaction is ever held.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from tortoise.backends.base.config_generator import expand_db_url
+
+        credentials = expand_db_url(settings.database_url)["credentials"]
+        self._params = {k: credentials.get(k) for k in ("host", "port", "user", "password",
+                                                         "database")}
+        if credentials.get("ssl") is not None:
+            self._params["ssl"] = credentials["ssl"]
+        self._conn = None
+        self._lock = asyncio.Lock()
+
+    async def fetch(self, sql: str, *args: object) -> list:
+        import asyncpg
+
+        async with self._lock:
+            for attempt in (1, 2):
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await asyncpg.connect(**self._params)
+                try:
+                    return await self._conn.fetch(sql, *args)
+                except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError,
+                        ConnectionError) as exc:
+                    await self._drop()
+                    if attempt == 2:
+                        raise exc
+            raise AssertionError("unreachable")
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    async def close(self) -> None:
+        async with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await conn.close()
+
+
+def dedicated_connection(settings: Settings) -> DedicatedConnection | None:
+    """A DedicatedConnection on PostgreSQL; None on SQLite (a file has no round trip)."""
+    return None if settings.is_sqlite else DedicatedConnection(settings)

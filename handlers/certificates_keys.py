@@ -29,6 +29,7 @@ from certificates.qr_backfill import QrBackfill
 from certificates.registry import CertificateService
 from certificates.signing import KeyRing, generate_keyset
 from certificates.verification_log import VerificationLog
+from config.database import dedicated_connection
 from config.settings import Settings, SettingsError
 
 CERTS: web.AppKey[CertificateService] = web.AppKey("certificates")
@@ -121,12 +122,16 @@ async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(backfill.run(), name="certificate-qr-backfill"))
     yield
     await cancel_and_wait(tasks)  # repeated cancels: see bot.tasks for why one may be lost
+    reader = app[CERTS].reader
+    if reader is not None:
+        await reader.close()
 
 
 def setup_keys(app: web.Application, settings: Settings) -> None:
     app[CERTS] = build_service(settings, app[STORE])
     # Imports through the admin API: QR images made after the commit, in the background.
     app[CERTS].qr_backfill = QrBackfill(app[CERTS].renderer, app[STORE])
+    app[CERTS].reader = dedicated_connection(settings)
     app[CERT_BINDING] = BindingService(field_key(settings), app[STORE])
     app[CERT_LOG] = VerificationLog()
     app[CERT_PAGES] = templates()

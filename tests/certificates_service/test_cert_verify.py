@@ -269,8 +269,11 @@ async def test_raw_record_query_agrees_with_the_orm(certs, hr):
         cert = await Certificate.get(public_id=issued["public_id"]).select_related(
             "person", "committee")
         revocation = await CertificateRevocation.get_or_none(certificate_id=cert.id)
-        expected = record_json(cert.id, cert.person_id, record_of(cert, revocation), cert.token)
+        record = record_of(cert, revocation)
+        expected = record_json(cert.id, cert.person_id, record, cert.token)
         assert await service.load_record(issued["public_id"]) == expected
+        pairs = await service._load_pairs([issued["public_id"]])  # what the scan caches
+        assert pairs[issued["public_id"]] == (expected, record)
     assert await service.load_record(new_public_id()) is None
 
 
@@ -287,3 +290,27 @@ async def test_page_values_are_escaped(certs, hr):
     body = await resp.text()
     assert "<script>" not in body and 'action="/v/&lt;script&gt;x&lt;/script&gt;#match"' not in body
     assert "查无此证" in body
+
+
+async def test_verification_reader_survives_a_dropped_database_connection(certs, hr):
+    """On PostgreSQL the scans read through a connection of their own (no pool reset per
+    query); if the server drops it, the next scan reconnects. On SQLite there is none."""
+    import asyncpg
+
+    from tests.support.backends import DATABASE_URL, ON_POSTGRES
+
+    service = certs.server.app[CERTS]
+    if not ON_POSTGRES:
+        assert service.reader is None
+        return
+    first = await hr.issued(await hr.committee())
+    assert (await certs.get(f"/v/{first['token']}")).status == 200
+    pid = service.reader._conn.get_server_pid()
+    admin = await asyncpg.connect(DATABASE_URL.replace("postgres://", "postgresql://", 1))
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    second = await hr.issued(await hr.committee())  # not cached: must be read again
+    assert (await certs.get(f"/v/{second['token']}")).status == 200
+    assert service.reader._conn.get_server_pid() != pid
