@@ -74,11 +74,12 @@ def request_context_middleware():
                 status=500, headers={"X-Request-Id": rid},
             )
         finally:
-            log.info(
-                "request",
-                extra={"method": request.method, "path": request.path, "status": status,
-                       "ms": round((time.monotonic() - started) * 1000, 1)},
-            )
+            if log.isEnabledFor(logging.INFO):  # the access line's dict costs even unlogged
+                log.info(
+                    "request",
+                    extra={"method": request.method, "path": request.path, "status": status,
+                           "ms": round((time.monotonic() - started) * 1000, 1)},
+                )
             request_id_var.reset(token)
 
     return request_context

@@ -92,15 +92,28 @@ class Skeleton:
 
     def __init__(self, html: str) -> None:
         pieces = _SLOT.split(html)  # text, slot number, text, slot number, ..., text
-        self.parts = list(pieces)
+        # Kept as UTF-8 bytes: encoding the whole 4 KB page per scan cost more than
+        # escaping its values (a CJK str is encoded character by character).
+        self.parts = [p.encode("utf-8") for p in pieces]
         self.slots = [(i, int(pieces[i])) for i in range(1, len(pieces), 2)]
         self.headers = _headers(html)  # the style is static: the CSP hash holds for all
 
     def fill(self, values: list[str]) -> bytes:
         out = self.parts.copy()
+        escaped = _escape_all(values)
         for at, n in self.slots:
-            out[at] = _escape(values[n])
-        return "".join(out).encode("utf-8")
+            out[at] = escaped[n]
+        return b"".join(out)
+
+
+def _escape_all(values: list[str]) -> list[bytes]:
+    """Every value escaped and UTF-8 encoded, in one pass over them joined by NUL (which
+    escaping leaves alone): a fraction of the cost of doing 15 short values one by one.
+    If a value itself holds a NUL, each is done alone."""
+    escaped = _escape("\x00".join(values)).encode("utf-8").split(b"\x00")
+    if len(escaped) != len(values):
+        return [_escape(v).encode("utf-8") for v in values]
+    return escaped
 
 
 def _escape(text: str) -> str:

@@ -314,3 +314,13 @@ async def test_verification_reader_survives_a_dropped_database_connection(certs,
     second = await hr.issued(await hr.committee())  # not cached: must be read again
     assert (await certs.get(f"/v/{second['token']}")).status == 200
     assert service.reader._conn.get_server_pid() != pid
+
+
+def test_page_skeleton_escapes_each_value_even_one_holding_a_nul():
+    """Values are escaped together, joined by NUL; a value with a NUL of its own must
+    still land in its own slot, escaped."""
+    from handlers.certificates_pages import Skeleton, _slot
+
+    skeleton = Skeleton(f"<p>{_slot(0)}|{_slot(1)}|{_slot(0)}</p>")
+    assert skeleton.fill(["张&三", "<b>"]) == "<p>张&amp;三|&lt;b&gt;|张&amp;三</p>".encode()
+    assert skeleton.fill(["a\x00<b>", "'"]) == b"<p>a\x00&lt;b&gt;|&#39;|a\x00&lt;b&gt;</p>"
