@@ -187,3 +187,16 @@ async def test_cli_rejects_large_file_with_bad_last_row(hr, database_url, tmp_pa
     service = hr.client.server.app[CERTS]
     last = await Certificate.get(number=good[-1]["number"])
     assert service.keyring.verify(last.token, issued_on=last.issued_on) == last.public_id
+
+
+def test_regression_bulk_rows_collided_with_random_test_people():
+    """bulk_rows' sequential ID numbers shared regions (and so numbers) with
+    fresh_id_number's random ones: now and then a bulk import met a person registered
+    under another name and was rejected (第92行 [name] 姓名…不一致). They are disjoint now."""
+    from certificates.idcard import _TEST_REGIONS
+    from tests.certificates_service.support import _REGIONS, fresh_id_number
+
+    assert not set(_REGIONS) & set(_TEST_REGIONS)
+    bulk = {row["id_number"][:6] for row in bulk_rows(50, "C")}
+    assert bulk <= set(_REGIONS)
+    assert all(fresh_id_number()[:6] in _TEST_REGIONS for _ in range(50))
