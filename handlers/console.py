@@ -82,15 +82,13 @@ def scope_labels(league_cities: list[str] | None, series: list[str] | None) -> t
     return names_of(league_cities, CITY_NAMES, "全区"), names_of(series, SERIES, "全部系列")
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler):
-    response = await handler(request)
-    if request.path.startswith("/console"):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+def add_security_headers(response: web.StreamResponse) -> None:
+    """The console's headers, on every response under /console (applied by
+    handlers.path_middleware)."""
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
 
 
 async def page_officer(request: web.Request) -> Officer:
@@ -364,7 +362,6 @@ def setup_console(app: web.Application) -> None:
         app, loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), app_key=CONSOLE_JINJA,
         autoescape=jinja2.select_autoescape(["html"]), default_helpers=False,
     )
-    app.middlewares.append(security_headers)
     r = app.router
     r.add_get("/console", home)
     r.add_get("/console/", home)

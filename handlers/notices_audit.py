@@ -4,8 +4,9 @@ Why: "every admin action is audited" includes the ones we refused. An officer wh
 publish to another league city, read another city's objections or post a stale console
 form gets a 403; the record (who, what was tried, when, from where) is what lets a region
 administrator notice a misused token. Successful actions are audited where they happen
-(notices_admin, notices_objections, console); this middleware adds only the 403s, on the
-notices feature's paths, after authentication (a 401 has no "who" and is rate limited).
+(notices_admin, notices_objections, console); `audited` adds only the 403s, on the
+notices feature's paths (applied by handlers.path_middleware), after authentication (a 401
+has no "who" and is rate limited).
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ async def _record(request: web.Request, text: str | None) -> None:
                 detail={"status": 403, "error": _error_code(text)})
 
 
-@web.middleware
-async def audit_refusals(request: web.Request, handler):
-    if not request.path.startswith(AUDITED_PREFIXES):
-        return await handler(request)
+async def audited(request: web.Request, handler) -> web.StreamResponse:
+    """Run `handler`, recording a 403 (raised or returned) in the audit log. Applied to
+    the AUDITED_PREFIXES by handlers.path_middleware."""
     try:
         response = await handler(request)
     except web.HTTPForbidden as exc:

@@ -9,9 +9,9 @@ from aiohttp import web
 from bot.appkeys import DISPATCHER, SETTINGS
 from handlers import console, notices_admin, notices_objections, notices_public, subscriptions
 from handlers import objections as objection_chat
-from handlers.notices_audit import audit_refusals
 from handlers.notices_keys import setup_keys
 from handlers.notices_worker import delivery_ctx, reminders_ctx
+from handlers.path_middleware import guarded_paths
 
 
 def setup(app: web.Application) -> None:
@@ -23,6 +23,6 @@ def setup(app: web.Application) -> None:
     notices_objections.setup_routes(app)
     console.setup_console(app)
     notices_public.setup_routes(app)
-    app.middlewares.append(audit_refusals)
+    app.middlewares.append(guarded_paths)  # console headers, audit of refusals
     app.cleanup_ctx.append(delivery_ctx)
     app.cleanup_ctx.append(reminders_ctx)

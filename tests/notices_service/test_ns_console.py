@@ -159,3 +159,16 @@ async def test_a_refused_console_form_is_audited(svc):
     (row,) = await AuditLog.filter(action="refused", id__gt=last.id)
     assert row.target == "POST /console/notices/new" and row.role == "league_city_officer"
     assert row.ip == "127.0.0.1"
+
+
+async def test_console_headers_on_every_console_response_and_nowhere_else(svc):
+    """handlers.path_middleware: the console's security headers on its pages, its login
+    page and its static files; the webhook, API and verification paths skip it."""
+    for path in ("/console/login", "/console/static/console.js"):
+        resp = await svc.client.get(path)
+        assert resp.status == 200, path
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", path
+        assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'"), path
+        assert resp.headers["Cache-Control"] == "no-store", path
+    other = await svc.client.get("/healthz")
+    assert "Content-Security-Policy" not in other.headers
