@@ -169,6 +169,67 @@ if REDIS_URL:  # Redis only: its scripts can vanish (restart, SCRIPT FLUSH)
             await store.close()
 
 
+def test_pack_evalsha_writes_what_redis_py_writes():
+    """The per-message scripts are packed by hand (bot.storage.redis.pack_evalsha); the
+    bytes must be exactly redis-py's for every argument type the store sends."""
+    from redis.asyncio.connection import Connection
+
+    from bot.storage.redis import pack_evalsha
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    keys = ["zc:dedup:wx:m1", "zc:lock:用户"]
+    args = ["P:1", b"\x00{\"xml\": \"<a/>\"}", 300000, 0, "", "答复"]
+    expected = b"".join(Connection().pack_command("EVALSHA", sha, len(keys), *keys, *args))
+    assert pack_evalsha(sha, keys, args) == expected
+    with pytest.raises(TypeError):
+        pack_evalsha(sha, keys, [1.5])
+
+
+if REDIS_URL:
+
+    async def _kill_pipeliner_connection(store) -> None:
+        lanes = [lane for lane in store._pipeliner._lanes if lane.conn is not None]
+        assert len(lanes) == 1  # one request at a time uses the first lane only
+        host, port = lanes[0].conn._writer.get_extra_info("sockname")[:2]
+        assert await store.client.client_kill(f"{host}:{port}")
+
+    async def _lock_round(store, name: str) -> bool:
+        claim = Claim(f"claim-{name}", ttl=5)
+        lock = store.lock(name, ttl=5, timeout=1)
+        got = await lock.acquire(read="s", claim=claim)
+        await lock.release(claim=claim, answer="a")
+        return got and claim.settled
+
+    async def test_scripts_find_out_an_idle_connection_redis_closed():
+        """A connection Redis closed while idle (restart, timeout) is PINGed, found dead
+        and replaced before a batch goes out on it: the batch succeeds."""
+        store = create_store(REDIS_URL, namespace=f"ts{secrets.token_hex(6)}")
+        try:
+            assert await _lock_round(store, "idle1")
+            await _kill_pipeliner_connection(store)
+            store._pipeliner.idle_check = 0.0  # as if it had been idle a while
+            assert await _lock_round(store, "idle2")
+        finally:
+            await store.close()
+
+    async def test_a_batch_on_a_connection_lost_mid_use_fails_and_the_next_reconnects():
+        """Not re-sent (a script may have run before the reply was lost): the callers get
+        the error, and the next batch goes out on a new connection."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        store = create_store(REDIS_URL, namespace=f"ts{secrets.token_hex(6)}")
+        try:
+            assert await _lock_round(store, "lost1")
+            await _kill_pipeliner_connection(store)
+            await asyncio.sleep(0.05)
+            with pytest.raises((RedisConnectionError, ConnectionError, OSError)):
+                await store.lock("lost2", ttl=5, timeout=1).acquire(
+                    read="s", claim=Claim("claim-lost2", ttl=5))
+            assert await _lock_round(store, "lost3")
+        finally:
+            await store.close()
+
+
 @pytest.mark.parametrize("backend", store_backends())
 async def test_a_release_in_this_process_wakes_a_waiter_at_once(backend):
     """Waiters poll for holders in other processes; a holder in this one wakes them when
