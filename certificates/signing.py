@@ -499,12 +499,9 @@ class KeyRing:
             raise
 
 
-def token_parts(token: object) -> tuple[str, str]:
-    """(kid, public_id) of a token, checking only its shape and the public id, not the
-    signature; else InvalidToken. For a caller that looks the certificate up and
-    compares the token with the one it issued (see `status.verdict`'s `issued_token`):
-    a token equal to an issued one is well-formed, any other one is parsed in full by
-    the signature check."""
+def _split_token(token: object) -> list[str]:
+    """The token's five dot-separated parts, after the checks both parsers share (type,
+    length, part count, version); else InvalidToken."""
     if not isinstance(token, str):
         raise InvalidToken("not_a_string")
     if len(token) > MAX_TOKEN_LENGTH:
@@ -514,6 +511,16 @@ def token_parts(token: object) -> tuple[str, str]:
         raise InvalidToken("malformed")
     if parts[0] != TOKEN_VERSION:
         raise InvalidToken("unsupported_version")
+    return parts
+
+
+def token_parts(token: object) -> tuple[str, str]:
+    """(kid, public_id) of a token, checking only its shape and the public id, not the
+    signature; else InvalidToken. For a caller that looks the certificate up and
+    compares the token with the one it issued (see `status.verdict`'s `issued_token`):
+    a token equal to an issued one is well-formed, any other one is parsed in full by
+    the signature check."""
+    parts = _split_token(token)
     if not is_public_id(parts[3]):
         raise InvalidToken("malformed_public_id")
     return parts[2], parts[3]
@@ -521,16 +528,7 @@ def token_parts(token: object) -> tuple[str, str]:
 
 def _parse_token(token: object) -> tuple[str, str, str, str, bytes, bytes]:
     """Split and decode a token, or raise InvalidToken. No key lookups here."""
-    if not isinstance(token, str):
-        raise InvalidToken("not_a_string")
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidToken("too_long")
-    parts = token.split(".")
-    if len(parts) != 5:
-        raise InvalidToken("malformed")
-    version, alg, kid, public_id, sig_text = parts
-    if version != TOKEN_VERSION:
-        raise InvalidToken("unsupported_version")
+    version, alg, kid, public_id, sig_text = _split_token(token)
     if not _ALG_RE.fullmatch(alg) or not _KID_RE.fullmatch(kid):
         raise InvalidToken("malformed")
     if not is_public_id(public_id):
