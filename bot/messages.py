@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wechatpy import parse_message
+from wechatpy.messages import MESSAGE_TYPES
 from wechatpy.replies import ArticlesReply, ImageReply, TextReply
+
+from bot.flat_xml import parse_flat, xmltodict_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +46,26 @@ class Incoming:
 
     @classmethod
     def from_xml(cls, xml: str | bytes) -> Incoming:
-        """Parse with wechatpy; raises ValueError on XML that is not a WeChat message."""
+        """Parse a message; raises ValueError on XML that is not a WeChat message.
+
+        A flat user message (text, image, ...) takes the fast path of `bot.flat_xml`,
+        which gives the same fields wechatpy would (tested); events and anything else
+        go through wechatpy's `parse_message`, which also rewrites some events."""
+        flat = parse_flat(xml)
+        if flat is not None:
+            raw = xmltodict_view(flat)
+            declared = raw.get("MsgType")
+            if declared is not None and declared.lower() in MESSAGE_TYPES:
+                return cls._from_raw(raw, declared.lower())
         try:
             msg = parse_message(xml)
         except Exception as exc:  # wechatpy/xmltodict raise assorted errors
             raise ValueError("malformed XML") from exc
         raw = dict(getattr(msg, "_data", {}) or {})
+        return cls._from_raw(raw, msg.type)
+
+    @classmethod
+    def _from_raw(cls, raw: dict[str, Any], parsed_type: str) -> Incoming:
         if not raw.get("FromUserName") or not raw.get("ToUserName"):
             raise ValueError("message lacks FromUserName/ToUserName")
         try:
@@ -62,7 +79,7 @@ class Incoming:
         return cls(
             openid=str(raw["FromUserName"]),
             account=str(raw["ToUserName"]),
-            type=_known_type(mtype, msg.type),
+            type=_known_type(mtype, parsed_type),
             create_time=create_time,
             msg_id=msg_id,
             content=str(raw.get("Content") or ""),
