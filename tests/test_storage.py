@@ -188,9 +188,9 @@ def test_pack_evalsha_writes_what_redis_py_writes():
 if REDIS_URL:
 
     async def _kill_pipeliner_connection(store) -> None:
-        lanes = [lane for lane in store._pipeliner._lanes if lane.conn is not None]
-        assert len(lanes) == 1  # one request at a time uses the first lane only
-        host, port = lanes[0].conn._writer.get_extra_info("sockname")[:2]
+        conn = store._pipeliner._conn
+        assert conn is not None and not conn.dead
+        host, port = conn.transport.get_extra_info("sockname")[:2]
         assert await store.client.client_kill(f"{host}:{port}")
 
     async def _lock_round(store, name: str) -> bool:
@@ -212,22 +212,71 @@ if REDIS_URL:
         finally:
             await store.close()
 
-    async def test_a_batch_on_a_connection_lost_mid_use_fails_and_the_next_reconnects():
-        """Not re-sent (a script may have run before the reply was lost): the callers get
-        the error, and the next batch goes out on a new connection."""
+    class _ReplyCutter:
+        """A TCP proxy in front of Redis that can lose the next reply: it forwards the
+        request (so the script runs), then drops Redis's answer and either closes the
+        client's connection (`close=True`) or stays silent."""
+
+        def __init__(self) -> None:
+            self.cut, self.close = False, True
+            self.server: asyncio.Server | None = None
+            self.writers: list[asyncio.StreamWriter] = []
+
+        async def start(self) -> str:
+            host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+            self.target = (host, int(port))
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            port = self.server.sockets[0].getsockname()[1]
+            return f"redis://127.0.0.1:{port}/0"
+
+        async def _serve(self, reader, writer) -> None:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            self.writers += [writer, up_writer]
+
+            async def pump(src, dst, replies: bool) -> None:
+                while data := await src.read(65536):
+                    if replies and self.cut:
+                        self.cut = False
+                        if self.close:
+                            writer.transport.abort()
+                        return
+                    dst.write(data)
+                dst.close()
+
+            await asyncio.gather(pump(reader, up_writer, False),
+                                 pump(up_reader, writer, True), return_exceptions=True)
+
+        async def stop(self) -> None:
+            for w in self.writers:
+                w.transport.abort()
+            self.server.close()
+
+    @pytest.mark.parametrize("close", [True, False], ids=["dropped", "silent"])
+    async def test_a_batch_whose_reply_is_lost_fails_and_the_next_reconnects(close: bool):
+        """Not re-sent (the script ran before its reply was lost): the callers get the
+        error (at once when the connection drops, after the socket timeout when Redis
+        falls silent), and the next batch goes out on a new connection."""
         from redis.exceptions import ConnectionError as RedisConnectionError
 
-        store = create_store(REDIS_URL, namespace=f"ts{secrets.token_hex(6)}")
+        proxy = _ReplyCutter()
+        namespace = f"ts{secrets.token_hex(6)}"
+        store = create_store(await proxy.start(), namespace=namespace)
+        direct = create_store(REDIS_URL, namespace=namespace)
         try:
+            store._pipeliner._timeout = 0.3
             assert await _lock_round(store, "lost1")
-            await _kill_pipeliner_connection(store)
-            await asyncio.sleep(0.05)
-            with pytest.raises((RedisConnectionError, ConnectionError, OSError)):
-                await store.lock("lost2", ttl=5, timeout=1).acquire(
-                    read="s", claim=Claim("claim-lost2", ttl=5))
+            proxy.cut, proxy.close = True, close
+            claim = Claim("claim-lost2", ttl=5)
+            with pytest.raises(RedisConnectionError):
+                await asyncio.wait_for(store.lock("lost2", ttl=5, timeout=1).acquire(
+                    read="s", claim=claim), 2)
+            # The script ran once on Redis, and was not sent again.
+            assert await direct.get("claim-lost2") == claim.pending
             assert await _lock_round(store, "lost3")
         finally:
             await store.close()
+            await direct.close()
+            await proxy.stop()
 
 
 @pytest.mark.parametrize("backend", store_backends())
