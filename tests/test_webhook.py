@@ -134,13 +134,27 @@ def test_official_sample_decrypts_to_the_published_message():
 
 
 def test_official_sample_reply_encrypts_to_the_published_ciphertext(monkeypatch):
-    from wechatpy.crypto import PrpCrypto
+    from bot.signature import _PrpCrypto
 
-    monkeypatch.setattr(PrpCrypto, "get_random_string", lambda self: "1234567890123456")
+    monkeypatch.setattr(_PrpCrypto, "get_random_string", lambda self: "1234567890123456")
     crypto = MessageCrypto(SAMPLE_TOKEN, SAMPLE_APPID, [SAMPLE_KEY])
     xml = crypto.encrypt_reply(SAMPLE_REPLY, SAMPLE_TIMESTAMP, SAMPLE_NONCE)
     assert f"<Encrypt>{SAMPLE_REPLY_ENCRYPT}</Encrypt>" in xml
     assert f"<MsgSignature>{SAMPLE_REPLY_SIGNATURE}</MsgSignature>" in xml
+
+
+def test_each_encrypted_reply_has_its_own_random_prefix_and_wechatpy_reads_it():
+    from wechatpy.crypto import WeChatCrypto
+
+    crypto = MessageCrypto(SAMPLE_TOKEN, SAMPLE_APPID, [SAMPLE_KEY])
+    first, second = (crypto.encrypt_reply(SAMPLE_REPLY, SAMPLE_TIMESTAMP, SAMPLE_NONCE)
+                     for _ in range(2))
+    assert first != second
+    official = WeChatCrypto(SAMPLE_TOKEN, SAMPLE_KEY, SAMPLE_APPID)
+    for xml in (first, second):
+        signature = xml.split("<MsgSignature>")[1].split("<")[0]
+        assert official.decrypt_message(xml, signature, SAMPLE_TIMESTAMP,
+                                        SAMPLE_NONCE) == SAMPLE_REPLY
 
 
 @pytest.mark.parametrize("nonce", ["n0nce", "a&b<c>d\"e'f", "随机数", " x "])
