@@ -52,6 +52,31 @@ async def test_text_message_round_trip_in_every_mode(sim_for, mode):
     assert reply.attempts == 1
 
 
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_regression_each_message_left_a_reference_cycle_for_the_collector(sim_for, mode):
+    """The claim's `result` is the attempt's bound method, so attempt and claim held each
+    other: every message's objects waited for the cyclic collector, which then ran every
+    ~25 messages (about a tenth of the webhook's CPU under load, and its gen-2 passes
+    were the worst latency). With the collector off, nothing of a message may remain."""
+    import gc
+
+    from bot.webhook import _Attempt
+
+    sim = sim_for(mode=mode)
+    await sim.send_text("o_cycle_user", "帮助")  # first-seen work (user row) out of the way
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            reply = await sim.send_text("o_cycle_user", "帮助")
+            assert "自测" in reply.content
+        await asyncio.sleep(0.05)  # the per-message tasks finish
+        left = [o for o in gc.get_objects() if isinstance(o, _Attempt)]
+    finally:
+        gc.enable()
+    assert left == []
+
+
 async def test_safe_mode_body_carries_no_plaintext(sim_for):
     sim = sim_for(mode="safe")
     xml = f.text_xml("帮助", "o_secret")
