@@ -200,6 +200,32 @@ if REDIS_URL:
         await lock.release(claim=claim, answer="a")
         return got and claim.settled
 
+    async def test_batches_arriving_while_connecting_share_one_connection(monkeypatch):
+        """Under load at start-up, every loop turn flushes a batch before the first
+        connection is up: they must wait for that one, not each open their own."""
+        store = create_store(REDIS_URL, namespace=f"ts{secrets.token_hex(6)}")
+        pipeliner = store._pipeliner
+        connects = 0
+        real_connect = pipeliner._connect
+
+        async def counting_connect():
+            nonlocal connects
+            connects += 1
+            return await real_connect()
+
+        monkeypatch.setattr(pipeliner, "_connect", counting_connect)
+
+        async def later(turns: int) -> bool:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            return await _lock_round(store, f"start{turns}")
+
+        try:
+            assert await asyncio.gather(*(later(turns) for turns in range(20))) == [True] * 20
+            assert connects == 1
+        finally:
+            await store.close()
+
     async def test_scripts_find_out_an_idle_connection_redis_closed():
         """A connection Redis closed while idle (restart, timeout) is PINGed, found dead
         and replaced before a batch goes out on it: the batch succeeds."""

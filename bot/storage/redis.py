@@ -253,6 +253,7 @@ class _Pipeliner:
         self._payload: list[bytes] = []
         self._conn: _RespProtocol | None = None
         self._slow: set[asyncio.Task] = set()
+        self._setting_up = asyncio.Lock()
         self._watchdog: asyncio.TimerHandle | None = None
         self.idle_check = 10.0  # seconds; see the class docstring
 
@@ -287,13 +288,15 @@ class _Pipeliner:
     async def _send_after_checks(self, payload: bytes, waiters: list[_Waiter]) -> None:
         """Connect, or PING an idle connection, then send (the uncommon path)."""
         try:
-            conn = self._conn
-            if conn is not None and not conn.dead and not conn.waiters:
-                if not await self._ping(conn):
-                    conn.abort(RedisConnectionError("idle Redis connection did not answer"))
-            if self._conn is None or self._conn.dead:
-                self._conn = await self._connect()
-            self._conn.send(payload, waiters)
+            async with self._setting_up:  # one connect (or PING) for all who need one
+                conn = self._conn
+                if conn is not None and not conn.dead and not conn.waiters:
+                    if not await self._ping(conn):
+                        conn.abort(RedisConnectionError("idle Redis connection did not answer"))
+                if self._conn is None or self._conn.dead:
+                    self._conn = await self._connect()
+                conn = self._conn
+            conn.send(payload, waiters)
             self._arm_watchdog()
         except Exception as exc:
             for waiter in waiters:
