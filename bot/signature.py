@@ -13,6 +13,7 @@ import secrets
 import xml.etree.ElementTree as ET  # noqa: S405 - only our own template and bounded input
 from xml.sax.saxutils import escape  # noqa: S406 - escaping only, no parsing
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from wechatpy.crypto import PrpCrypto
 
 from bot.flat_xml import parse_flat
@@ -29,12 +30,79 @@ def signature_ok(given: str | None, *parts: str) -> bool:
     return hmac.compare_digest(given.lower().encode(), wechat_signature(*parts).encode())
 
 
-class _PrpCrypto(PrpCrypto):
-    """wechatpy's AES scheme with the 16-byte random prefix from `secrets`.
+class StreamingCbc:
+    """AES-CBC with one IV for every message, on two OpenSSL contexts opened once.
 
-    wechatpy draws it with `random.sample` over letters and digits: 6.3 µs per reply
-    (a fifth of the encryption) and not a cryptographic generator. The prefix only has to
+    Why: wechatpy's cipher opens a new context per message (`Cipher.encryptor()`), and
+    with OpenSSL 3 that fetch-and-init cost more than the AES itself: in the server,
+    decrypting a message took 31 µs and encrypting a reply 57 µs of CPU (issue 2 note).
+    Same interface as wechatpy's `WeChatCipher` (`encrypt`, `decrypt`, same bytes out,
+    same ValueError on a length that is not whole blocks), so wechatpy's `PrpCrypto`
+    still does all the framing: random prefix, length, AppID check, PKCS#7, base64.
+
+    Encryption keeps one CBC context running across messages. Its chaining value after a
+    message is that message's last ciphertext block `S`, not the IV, so the first block
+    of the next message goes in as `P1 ^ IV ^ S`: the context then computes
+    `E(P1 ^ IV)`, exactly what a fresh context would, and the chain carries on from
+    there. Decryption needs no state: one ECB pass over all blocks, then one XOR with
+    (IV, C1, ..., Cn-1). Tests compare both with wechatpy's cipher and the published
+    WeChat sample.
+    """
+
+    BLOCK = 16
+
+    def __init__(self, key: bytes, iv: bytes | None = None) -> None:
+        self._key = key
+        self._iv = iv or key[:16]
+        self._iv_int = int.from_bytes(self._iv, "big")
+        self._open()
+
+    def _open(self) -> None:
+        cipher = algorithms.AES(self._key)
+        self._enc = Cipher(cipher, modes.CBC(self._iv)).encryptor()
+        self._chain = self._iv_int  # the running context's chaining value
+        # ECB only as the block primitive of the CBC decryption below.
+        self._dec = Cipher(cipher, modes.ECB()).decryptor()  # noqa: S305
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        n = len(plaintext)
+        if n == 0 or n % self.BLOCK:
+            raise ValueError("The length of the provided data is not a multiple of the "
+                             "block length.")
+        first = int.from_bytes(plaintext[:16], "big") ^ self._iv_int ^ self._chain
+        try:
+            out = self._enc.update(first.to_bytes(16, "big") + plaintext[16:])
+        except Exception:
+            self._open()  # never leave a context in an unknown state
+            raise
+        self._chain = int.from_bytes(out[-16:], "big")
+        return out
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        n = len(ciphertext)
+        if n == 0 or n % self.BLOCK:
+            raise ValueError("The length of the provided data is not a multiple of the "
+                             "block length.")
+        try:
+            blocks = self._dec.update(ciphertext)
+        except Exception:
+            self._open()
+            raise
+        previous = self._iv + ciphertext[:-16]
+        return (int.from_bytes(blocks, "big")
+                ^ int.from_bytes(previous, "big")).to_bytes(n, "big")
+
+
+class _PrpCrypto(PrpCrypto):
+    """wechatpy's AES scheme on `StreamingCbc`, with the random prefix from `secrets`.
+
+    wechatpy draws the prefix with `random.sample` over letters and digits: 6.3 µs per
+    reply (a fifth of the encryption) and not a cryptographic generator. It only has to
     be 16 bytes that WeChat strips; 16 hex digits of `secrets.token_hex` take 0.9 µs."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__(key)
+        self.cipher = StreamingCbc(key)
 
     def get_random_string(self) -> str:
         return secrets.token_hex(8)
