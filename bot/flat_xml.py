@@ -63,3 +63,8 @@ def parse_flat(xml: str | bytes) -> dict[str, str] | None:
 def xmltodict_view(flat: dict[str, str]) -> dict[str, str | None]:
     """What `xmltodict.parse(doc)["xml"]` gives for the same document."""
     return {tag: text.strip() or None for tag, text in flat.items()}
+
+
+def cdata(value: str) -> str:
+    """`value` as CDATA; a "]]>" inside is split across two sections, as XML requires."""
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"

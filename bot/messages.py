@@ -13,9 +13,9 @@ from typing import Any
 
 from wechatpy import parse_message
 from wechatpy.messages import MESSAGE_TYPES
-from wechatpy.replies import ArticlesReply, ImageReply, TextReply
+from wechatpy.replies import ArticlesReply, ImageReply
 
-from bot.flat_xml import parse_flat, xmltodict_view
+from bot.flat_xml import cdata, parse_flat, xmltodict_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,14 @@ class Text(Reply):
     content: str
 
     def to_xml(self, incoming: Incoming) -> str:
-        return _render(TextReply(content=self.content), incoming)
+        """wechatpy's TextReply, character for character (tested), written directly: its
+        field objects cost 31 µs per reply in the served webhook. One difference: a
+        "]]>" in the text is split across CDATA sections (wechatpy writes broken XML)."""
+        return (f"<xml>\n<MsgType><![CDATA[text]]></MsgType>\n"
+                f"<Content>{cdata(self.content)}</Content>\n"
+                f"<FromUserName>{cdata(incoming.account)}</FromUserName>\n"
+                f"<ToUserName>{cdata(incoming.openid)}</ToUserName>\n"
+                f"<CreateTime>{int(time.time())}</CreateTime>\n</xml>")
 
     def to_custom_message(self) -> dict[str, Any]:
         return {"msgtype": "text", "text": {"content": self.content}}

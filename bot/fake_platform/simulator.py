@@ -20,6 +20,8 @@ from typing import Any, Literal
 import aiohttp
 from wechatpy.crypto import PrpCrypto
 
+from bot.flat_xml import cdata
+
 Mode = Literal["plain", "compat", "safe"]
 MODES = ("plain", "compat", "safe")
 DEFAULT_ACCOUNT = "gh_0fakeaccount"  # ToUserName: the official account's original ID
@@ -63,10 +65,6 @@ def verify_and_decrypt(
         return PrpCrypto(aes_key_bytes(aes_key)).decrypt(encrypted, appid)
     except Exception as exc:  # wechatpy raises bare/various exceptions on bad input
         raise SimulatorError(f"cannot decrypt: {type(exc).__name__}") from exc
-
-
-def cdata(value: str) -> str:
-    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
 def parse_xml(text: str | bytes) -> dict[str, Any]:
