@@ -200,6 +200,35 @@ if REDIS_URL:
         await lock.release(claim=claim, answer="a")
         return got and claim.settled
 
+    async def test_the_pipelined_connection_logs_in_and_selects_the_database():
+        """A password and a database number in REDIS_URL apply to the scripts' own
+        connection too (AUTH, then SELECT): checked with a throwaway ACL user."""
+        import redis.asyncio as redis_py
+
+        admin = redis_py.Redis.from_url(REDIS_URL)
+        user, password = f"zc_t_{secrets.token_hex(4)}", secrets.token_hex(12)
+        await admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*",
+                                    "+@all")
+        base = REDIS_URL.split("//", 1)[1].split("/", 1)[0]
+        namespace = f"ts{secrets.token_hex(6)}"
+        store = create_store(f"redis://{user}:{password}@{base}/5", namespace=namespace)
+        wrong = create_store(f"redis://{user}:not-{password}@{base}/5", namespace=namespace)
+        try:
+            assert await _lock_round(store, "acl1")
+            in_db5 = redis_py.Redis.from_url(f"redis://{base}/5")
+            try:
+                assert await in_db5.get(f"{namespace}:claim-acl1") == b"a"
+            finally:
+                await in_db5.aclose()
+            with pytest.raises(Exception, match="(?i)WRONGPASS|invalid"):
+                await wrong.lock("acl2", ttl=5, timeout=1).acquire(
+                    read="s", claim=Claim("claim-acl2", ttl=5))
+        finally:
+            await store.close()
+            await wrong.close()
+            await admin.execute_command("ACL", "DELUSER", user)
+            await admin.aclose()
+
     async def test_batches_arriving_while_connecting_share_one_connection(monkeypatch):
         """Under load at start-up, every loop turn flushes a batch before the first
         connection is up: they must wait for that one, not each open their own."""
