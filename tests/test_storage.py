@@ -170,11 +170,12 @@ if REDIS_URL:  # Redis only: its scripts can vanish (restart, SCRIPT FLUSH)
 
 
 def test_pack_evalsha_writes_what_redis_py_writes():
-    """The per-message scripts are packed by hand (bot.storage.redis.pack_evalsha); the
-    bytes must be exactly redis-py's for every argument type the store sends."""
+    """The per-message scripts (and the pipelined connection's set-up commands) are
+    packed by hand in bot.storage.redis; the bytes must be exactly redis-py's for every
+    argument type the store sends."""
     from redis.asyncio.connection import Connection
 
-    from bot.storage.redis import pack_evalsha
+    from bot.storage.redis import pack_command, pack_evalsha
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     keys = ["zc:dedup:wx:m1", "zc:lock:用户"]
@@ -183,6 +184,8 @@ def test_pack_evalsha_writes_what_redis_py_writes():
     assert pack_evalsha(sha, keys, args) == expected
     with pytest.raises(TypeError):
         pack_evalsha(sha, keys, [1.5])
+    for command in (("AUTH", "user", "secret"), ("SELECT", 5), ("PING",)):
+        assert pack_command(*command) == b"".join(Connection().pack_command(*command))
 
 
 if REDIS_URL:
