@@ -64,11 +64,16 @@ class StreamingCbc:
         # ECB only as the block primitive of the CBC decryption below.
         self._dec = Cipher(cipher, modes.ECB()).decryptor()  # noqa: S305
 
-    def encrypt(self, plaintext: bytes) -> bytes:
-        n = len(plaintext)
+    def _whole_blocks(self, data: bytes) -> int:
+        """len(data), refused (before any context sees it) unless it is whole blocks."""
+        n = len(data)
         if n == 0 or n % self.BLOCK:
             raise ValueError("The length of the provided data is not a multiple of the "
                              "block length.")
+        return n
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        self._whole_blocks(plaintext)
         first = int.from_bytes(plaintext[:16], "big") ^ self._iv_int ^ self._chain
         try:
             out = self._enc.update(first.to_bytes(16, "big") + plaintext[16:])
@@ -79,10 +84,7 @@ class StreamingCbc:
         return out
 
     def decrypt(self, ciphertext: bytes) -> bytes:
-        n = len(ciphertext)
-        if n == 0 or n % self.BLOCK:
-            raise ValueError("The length of the provided data is not a multiple of the "
-                             "block length.")
+        n = self._whole_blocks(ciphertext)
         try:
             blocks = self._dec.update(ciphertext)
         except Exception:
@@ -121,8 +123,9 @@ class MessageCrypto:
         self.token = token
         self.appid = appid
         self._keys = [base64.b64decode(k + "=") for k in aes_keys]
-        # One PrpCrypto per key, built once: each call makes its own cipher context, so a
-        # shared instance is safe, and building it per message was a measurable cost.
+        # One PrpCrypto per key, built once: its StreamingCbc keeps its OpenSSL contexts
+        # between calls. Shared by the whole event loop, which is safe as each call runs
+        # to completion without awaiting; not for use from other threads.
         self._prp = [_PrpCrypto(key) for key in self._keys]
 
     def decrypt(self, encrypt: str) -> tuple[str, int]:
