@@ -78,6 +78,7 @@ class AnswerSchema:
         self._ranges = {n: (0 if spec.minimum is None else spec.minimum,
                             float("inf") if spec.maximum is None else spec.maximum)
                         for n, spec in self.fields.items() if spec.type in ("int", "year")}
+        self._accept = _compile_accept(self)
 
     def chain(self, name: str) -> tuple[str, ...]:
         """Fields bounding `name` from above, tightest first (township <= county <= all)."""
@@ -96,6 +97,14 @@ class AnswerSchema:
 
     def validate(self, answers: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
         """Return (clean answers, errors). Clean answers hold lists as frozensets."""
+        if answers.__class__ is dict:
+            clean = self._accept(answers)
+            if clean is not None:
+                return clean, []
+        return self.check(answers)
+
+    def check(self, answers: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """`validate` the long way, answer by answer: it writes the error messages."""
         if not isinstance(answers, Mapping):
             return {}, [{"field": "answers", "message": "answers 必须是一个对象（字段名: 回答）"}]
         clean: dict[str, Any] = {}
@@ -158,6 +167,67 @@ class AnswerSchema:
                 q["min"], q["max"] = spec.minimum, spec.maximum
             out.append(q)
         return copy.deepcopy(out)
+
+
+_MISSING = object()
+
+
+def _compile_accept(schema: AnswerSchema):
+    """Generate `accept(answers) -> clean answers | None` for a plain dict.
+
+    Why: validation runs on every evaluation, and the loop in `validate` pays a dict
+    lookup and several tests per answer. This straight-line function checks each field of
+    the schema in place and copies the dict in one call; it answers None (and `validate`
+    then does the full check, which writes the error messages) for anything it does not
+    accept outright: an unknown field, a wrong type or value, a list that is not a list of
+    known values, a count above its bound. It accepts exactly what `validate` accepts and
+    returns the same clean answers (tests/eligibility/test_eligibility_validation.py).
+    """
+    ns: dict[str, Any] = {"M": _MISSING, "KEYS": frozenset(schema.fields),
+                          "frozenset": frozenset}
+    lines = ["def accept(answers):",
+             "    if not KEYS.issuperset(answers):",
+             "        return None",
+             "    g = answers.get",
+             "    try:"]
+    multi = []
+    for i, (name, spec) in enumerate(schema.fields.items()):
+        v = f"v{i}"
+        present = f"({v} := g({name!r}, M)) is not M"
+        null_ok = f"{v} is not None and " if spec.nullable else ""
+        if spec.type == "enum":
+            ns[f"E{i}"] = frozenset(spec.choices)
+            bad = f"{null_ok}({v}.__class__ is not str or {v} not in E{i})"
+        elif spec.type == "bool":
+            bad = f"{null_ok}{v} is not True and {v} is not False"
+        elif spec.type in ("int", "year"):
+            lo, hi = schema._ranges[name]
+            within = f"{lo} <= {v}" if hi == float("inf") else f"{lo} <= {v} <= {hi}"
+            bad = f"{null_ok}({v}.__class__ is not int or not {within})"
+        else:  # multi: a list of known values (a tuple goes the long way)
+            ns[f"E{i}"] = frozenset(spec.choices)
+            bad = (f"{null_ok}({v}.__class__ is not list or not E{i}.issuperset({v}) "
+                   f"or any(x.__class__ is not str for x in {v}))")
+            multi.append((name, v))
+        lines.append(f"        if {present} and ({bad}):")
+        lines.append("            return None")
+    lines.append("    except TypeError:  # an unhashable value: not one of ours")
+    lines.append("        return None")
+    for name, bound in schema._bounds:
+        i, j = list(schema.fields).index(name), list(schema.fields).index(bound)
+        lines.append(f"    if v{i} is not M and v{i} is not None and v{j} is not M "
+                     f"and v{j} is not None and v{i} > v{j}:")
+        lines.append("        return None")
+    lines.append("    clean = answers.copy()")
+    for name, v in multi:
+        lines.append(f"    if {v} is not M and {v} is not None:")
+        lines.append(f"        clean[{name!r}] = frozenset({v})")
+    lines.append("    return clean")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<accept answers>", "exec"), ns)  # noqa: S102
+    accept = ns["accept"]
+    accept.source = source
+    return accept
 
 
 def _field(name: str, spec: Any, params: Mapping[str, Any], where: str) -> FieldSpec:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -158,3 +159,59 @@ def test_any_input_gives_errors_or_a_result(answers):
         assert exc.errors == errors and errors
     else:
         assert not errors
+
+
+class _Str(str):
+    """A str subclass: not a JSON string, refused like any other wrong type."""
+
+
+def _wrong_values(q: dict) -> list:
+    """Values a front end might wrongly send for this field (and a few right ones)."""
+    t = q["type"]
+    if t == "bool":
+        return [0, 1, "true", None, 1.0, True]
+    if t in ("int", "year"):
+        return [True, False, q["min"] - 1, q["max"] + 1, q["max"], q["min"], 5.0, "5", None]
+    if t == "enum":
+        return ["", "x", 1, None, True, [q["choices"][0]["value"]], q["choices"][-1]["value"],
+                _Str(q["choices"][0]["value"])]
+    first = q["choices"][0]["value"]  # multi
+    return [None, "x", (first,), [first, first], ["x"], [first, 1], [[]], [None], [],
+            [_Str(first)]]
+
+
+def _same_verdict(answers) -> None:
+    schema = POLICY.schema
+    fast = schema._accept(answers)
+    clean, errors = schema.check(answers)
+    if fast is None:
+        assert errors or answers.__class__ is not dict or any(
+            isinstance(v, tuple) for v in answers.values()), "a valid answer set was refused"
+    else:
+        assert not errors, errors
+        assert fast == clean and list(fast) == list(clean)
+
+
+@pytest.mark.parametrize("field,value", [(q["field"], v) for q in QUESTIONS
+                                          for v in _wrong_values(q)])
+def test_the_fast_validation_gives_the_full_checks_verdict_on_each_near_miss(field, value):
+    """`validate` first tries a generated straight-line check (answers._compile_accept);
+    it must accept exactly the answers the full check accepts, with the same result."""
+    base = {q["field"]: q["choices"][0]["value"] if q.get("choices") else None
+            for q in QUESTIONS if q["type"] in ("enum",)}
+    base.update({q["field"]: q["min"] for q in QUESTIONS if q["type"] in ("int", "year")})
+    base.update({q["field"]: False for q in QUESTIONS if q["type"] == "bool"})
+    base.update({q["field"]: [] for q in QUESTIONS if q["type"] == "multi"})
+    _same_verdict(base)
+    _same_verdict({**base, field: value})
+    _same_verdict({field: value})
+
+
+@SETTINGS
+@given(st.dictionaries(st.sampled_from([*FIELDS, "bogus"]), JUNK, max_size=6)
+       | complete_answers() | partial_answers())
+def test_the_fast_validation_gives_the_full_checks_verdict_on_random_answers(answers):
+    _same_verdict(answers)
+
+
+POLICY = eligibility.default_registry().get(eligibility.DEFAULT_POLICY)
