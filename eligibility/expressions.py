@@ -424,6 +424,9 @@ class Compiler:
 
         def src(g):
             x, y, k = g.tmp(), g.tmp(), g.const(order)
+            if g.complete:
+                return (f"(False if (({x} := {lsrc(g)}) is None or ({y} := {rsrc(g)}) is None) "
+                        f"else {k}[{x}] {op} {k}[{y}])")
             return (f"(False if (({x} := {lsrc(g)}) is None or ({y} := {rsrc(g)}) is None) "
                     f"else (None if ({x} is M or {y} is M) else {k}[{x}] {op} {k}[{y}]))")
 
@@ -510,22 +513,32 @@ def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
         op = "not in" if negate else "in"
 
         def src(g):
+            if g.complete:
+                return f"({read(g)} {op} {g.const(arg)})"
             t = g.tmp()
             return f"(None if ({t} := {read(g)}) is M else {t} {op} {g.const(arg)})"
     elif tag == "contains":
         def src(g):
             t = g.tmp()
+            test = f"(({t} := {read(g)}) is not None and {g.const(arg)} in {t})"
+            if g.complete:
+                return test
             return (f"(None if ({t} := {read(g)}) is M else "
                     f"({t} is not None and {g.const(arg)} in {t}))")
     elif tag == "contains_any":
         def src(g):
             t = g.tmp()
+            if g.complete:
+                return (f"(({t} := {read(g)}) is not None and "
+                        f"not {g.const(arg)}.isdisjoint({t}))")
             return (f"(None if ({t} := {read(g)}) is M else "
                     f"({t} is not None and not {g.const(arg)}.isdisjoint({t})))")
     else:  # is_null
         is_ = "is not" if negate else "is"
 
         def src(g):
+            if g.complete:
+                return f"({read(g)} {is_} None)"
             t = g.tmp()
             return f"(None if ({t} := {read(g)}) is M else {t} {is_} None)"
 
@@ -601,6 +614,9 @@ def _int_order(name: str, op: str, k: int, bounds: tuple[str, ...]) -> Test:
         return name
 
     def src(g):
+        if g.complete:
+            t = g.tmp()
+            return f"(({t} := {g.read(name)}) is not None and {t} {op} {k})"
         if op in (">=", ">"):
             def infer(u):
                 return f"(None if {u} {op} {k} else False)"
@@ -675,6 +691,8 @@ def combine(tag: str, tests: list[Test]) -> Test:
         return None
 
     def src(g):
+        if g.complete:  # two-valued: every part is True or False
+            return "(" + f" {tag} ".join(t.src(g) for t in tests) + ")"
         names = [g.tmp() for _ in tests]
         first = " or ".join(f"({n} := {t.src(g)}) is {stop}"
                             for n, t in zip(names, tests, strict=True))
@@ -700,6 +718,8 @@ def _negate(test: Test) -> Test:
         return None if r is None else not r
 
     def src(g):
+        if g.complete:
+            return f"(not {test.src(g)})"
         t = g.tmp()
         return f"(None if ({t} := {test.src(g)}) is None else not {t})"
 
@@ -718,13 +738,22 @@ class Gen:
     A test's `src(gen)` returns its `value` as a single Python expression over `a` (the
     answers), `c` (the context) and `M` (MISSING), with the same three-valued result and
     the same short-circuits as the closure tree; temporaries are bound with `:=`.
+
+    complete: the code is for answers that hold every field (and so a known target):
+    nothing can be unknown, so `src` writes plain two-valued Python, without the MISSING
+    checks, giving what `value` gives for such answers.
     """
 
-    def __init__(self, hoist: bool = False) -> None:
+    def __init__(self, hoist: bool = False, complete: bool = False) -> None:
         self.namespace: dict[str, Any] = {"M": MISSING}
         self._ids: dict[int, str] = {}
         self._n = 0
         self.hoist = hoist
+        self.complete = complete
+        # the context's target and path code as the generated code reads them (a path's
+        # own code may write them as a local and a literal instead)
+        self.ctx_target = "c[0]"
+        self.ctx_path = "c[2]"
         self.hoisted: dict[str, str] = {}  # answer field -> local name read once at the top
 
     def read(self, field: str) -> str:
@@ -738,6 +767,8 @@ class Gen:
         return name
 
     def prologue(self, indent: str = "    ") -> list[str]:
+        if self.complete:  # every field is there
+            return [f"{indent}{name} = a[{field!r}]" for field, name in self.hoisted.items()]
         return [f"{indent}{name} = a.get({field!r}, M)" for field, name in self.hoisted.items()]
 
     def const(self, value: Any) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .expressions import MISSING, NO_CONTEXT, Gen, Test
+from .expressions import ALWAYS, MISSING, NO_CONTEXT, Gen, Test, combine, flatten
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -77,13 +77,17 @@ def reference_paths(policy: Policy, a: Mapping[str, Any]) -> tuple[list, list, l
     return runs, open_runs, undecided
 
 
-def compile_paths(policy: Policy) -> PathsFn:
-    """Generate the function equivalent to `reference_paths(policy, a)`."""
+def compile_paths(policy: Policy, complete: bool = False) -> PathsFn:
+    """Generate the function equivalent to `reference_paths(policy, a)`.
+
+    complete: for answers holding every field a rule reads (`Policy.complete_fields`),
+    see _compile_paths_complete.
+    """
+    if complete:
+        return compile_complete(policy)[0]
     g = Gen(hoist=True)
     g.namespace["NC"] = NO_CONTEXT
-    shared = sorted({c.code for p in policy.paths for c in p.checked_order
-                     if c.shared and c.test.uses_context})
-    memo = {code: f"m{i}" for i, code in enumerate(shared)}
+    memo = _memo_names(policy)
     lines = ["def paths(a):"]
     lines += [f"    {name} = {{}}" for name in memo.values()]
     lines.append("    runs = []")
@@ -100,8 +104,7 @@ def compile_paths(policy: Policy) -> PathsFn:
         placed_ctx = False
         for cond in path.checked_order:
             if cond.test.uses_context and not placed_ctx:
-                lines.append(f"{indent}tg, tn = {resolve}(a)")
-                lines.append(f"{indent}c = (tg, tn, {code})")
+                lines += _place_target(indent, resolve, code)
                 placed_ctx = True
             s = f"s{len(states)}"
             expr = _expr(g, cond.test)
@@ -119,8 +122,7 @@ def compile_paths(policy: Policy) -> PathsFn:
             lines.append(f"{indent}else:")
             indent += "    "
         if not placed_ctx:  # every condition reads only the answers: target still needed
-            lines.append(f"{indent}tg, tn = {resolve}(a)")
-            lines.append(f"{indent}c = (tg, tn, {code})")
+            lines += _place_target(indent, resolve, code)
         unknown = " or ".join(f"{s} is None" for s in states)
         status = f"None if ({unknown}) else True"
         lines.append(f"{indent}pr = ({p}, c, {status}, ({', '.join(states)},))")
@@ -135,9 +137,140 @@ def compile_paths(policy: Policy) -> PathsFn:
                    lambda a: reference_paths(policy, a))
 
 
+def _memo_names(policy: Policy) -> dict[str, str]:
+    """Locals memoizing, per target, the conditions several paths check (Condition.shared)."""
+    shared = sorted({c.code for p in policy.paths for c in p.checked_order
+                     if c.shared and c.test.uses_context})
+    return {code: f"m{i}" for i, code in enumerate(shared)}
+
+
+def compile_complete(policy: Policy) -> tuple[PathsFn, Callable[[Mapping], tuple]]:
+    """compile_paths for answers with every field, and the whole evaluation of such answers
+    as one function: `evaluate(a)` returns the fields of a Result after (policy, answers):
+    (block states, blocks held, runs, open runs, main run, requirements, notes, needs).
+    Blocks, paths and the choice of the main route are inline; the requirements and notes
+    are `policy.run_outcomes_complete`. engine.run uses it; `paths` is for the tests.
+
+    Nothing is unknown in such answers, so the code is two-valued (see Gen), and a path's
+    states are always True up to its first False.
+
+    So every run this code returns is one of a few known tuples: per path, per place it
+    stopped, per target level, and for an open path per clause that opened it (its
+    clause_when; equal tuples, told apart by identity). They are built here, once (the
+    function's `runs` attribute lists them with that clause), and the code picks them: a
+    path closed before its target was needed is a constant, the others are looked up by
+    target. Results share them, and so can their entries (result.interned_entries). The
+    target is written inline (its `complete_src`) and the path's code as a literal.
+    """
+    g = Gen(hoist=True, complete=True)
+    g.ctx_target = "tg"
+    memo = _memo_names(policy)
+    targets = (*policy.levels, None)  # what a target can be once every field is known
+    interned: list[tuple[tuple, str]] = []  # (run, clause)
+    lines = [f"    {name} = {{}}" for name in memo.values()]
+    lines.append("    open_runs = []")
+    names = []
+    for i, path in enumerate(policy.paths):
+        r = f"r{i}"
+        names.append(r)
+        g.ctx_path = repr(path.code)
+        ctxs = {t: (t, None, path.code) for t in targets}
+
+        def by_target(status: bool, states: tuple, clause: str, path=path, ctxs=ctxs) -> str:
+            table = {t: (path, ctx, status, states) for t, ctx in ctxs.items()}
+            interned.extend((run, clause) for run in table.values())
+            return f"{g.const(table)}[tg]"
+
+        target_src = getattr(path.resolve_target, "complete_src", None)
+        lines.append(f"    # {path.code}")
+        indent = "    "
+        placed_ctx = False
+        for k, cond in enumerate(path.checked_order):
+            if cond.test.uses_context and not placed_ctx:
+                lines.append(_bind_target(indent, path, target_src, g))
+                placed_ctx = True
+            expr = _expr(g, cond.test)
+            if cond.shared and cond.test.uses_context:
+                m = memo[cond.code]
+                lines.append(f"{indent}s = {m}.get(tg, M)")
+                lines.append(f"{indent}if s is M:")
+                lines.append(f"{indent}    s = {m}[tg] = {expr}")
+                expr = "s"
+            closed = (True,) * k + (False,)
+            lines.append(f"{indent}if not {expr}:")
+            if placed_ctx:
+                lines.append(f"{indent}    {r} = {by_target(False, closed, path.clause)}")
+            else:
+                run = (path, None, False, closed)
+                interned.append((run, path.clause))
+                lines.append(f"{indent}    {r} = {g.const(run)}")
+            lines.append(f"{indent}else:")
+            indent += "    "
+        if not placed_ctx:  # every condition reads only the answers: target still needed
+            lines.append(_bind_target(indent, path, target_src, g))
+        held = (True,) * len(path.checked_order)
+        if path.clause_when:  # the clause that opened it: runs.run_clause
+            if any(_calls(test) for test, _ in path.clause_when):
+                lines.append(f"{indent}c = (tg, None, {g.ctx_path})")
+            for j, (test, clause) in enumerate(path.clause_when):
+                lines.append(f"{indent}{'if' if j == 0 else 'elif'} {_expr(g, test)}:")
+                lines.append(f"{indent}    {r} = {by_target(True, held, clause)}")
+            lines.append(f"{indent}else:")
+            lines.append(f"{indent}    {r} = {by_target(True, held, path.clause)}")
+        else:
+            lines.append(f"{indent}{r} = {by_target(True, held, path.clause)}")
+        lines.append(f"{indent}open_runs.append({r})")
+    body = lines
+    runs = f"({', '.join(names)},)"
+    blocks = [f"    b{i} = {_expr(g, b.test)}" for i, b in enumerate(policy.blocks)]
+    states = f"({', '.join(f'b{i}' for i in range(len(policy.blocks)))},)"
+    any_block = " or ".join(f"b{i}" for i in range(len(policy.blocks))) or "False"
+    head = [*g.prologue(), *policy.requested_src(g)]
+    paths = _define(g, ["def paths(a):", *head, *body, f"    return {runs}, open_runs, ()"],
+                    "paths", policy, lambda a: reference_paths(policy, a))
+    if hasattr(paths, "source"):  # generated, not the fallback
+        paths.runs = tuple(interned)
+    blocks_src = g.const(policy.blocks)
+    outcomes = g.const(policy.run_outcomes_complete)
+    evaluate = _define(g, [
+        "def evaluate(a):", *head, *blocks,
+        f"    bs = {states}",
+        f"    if {any_block}:",
+        f"        return bs, tuple([b for b, s in zip({blocks_src}, bs) if s]), "
+        "(), (), None, (), (), ()",
+        *body,
+        "    if not open_runs:",
+        f"        return bs, (), {runs}, (), None, (), (), ()",
+        "    for pr in open_runs:  # the main route: the one to the level asked for",
+        "        if pr[1][0] == rq:",
+        "            break",
+        "    else:",
+        "        pr = open_runs[0]",
+        f"    requirements, notes, _ = {outcomes}(a, open_runs, pr[1])",
+        f"    return bs, (), {runs}, tuple(open_runs), pr, tuple(requirements), "
+        "tuple(notes), ()",
+    ], "evaluate", policy, None)
+    return paths, evaluate
+
+
+def _bind_target(indent: str, path, target_src, g: Gen) -> str:
+    if target_src is None:
+        return f"{indent}tg = {g.const(path.resolve_target)}(a)[0]"
+    return f"{indent}tg = {target_src(g)}"
+
+
+def _place_target(indent: str, resolve: str, code: str) -> list[str]:
+    """Lines binding the path's target `tg` and its context `c` (see runs.py)."""
+    return [f"{indent}tg, tn = {resolve}(a)", f"{indent}c = (tg, tn, {code})"]
+
+
+def _calls(test: Test) -> bool:
+    """No source form, or flatten could not compile it alone (too deep): call it."""
+    return test.src is None or (test.ref_value is None and bool(test.op))
+
+
 def _expr(g: Gen, test: Test) -> str:
-    if test.src is None or (test.ref_value is None and test.op):
-        # no source form, or flatten could not compile it alone (too deep): call it
+    if _calls(test):
         return f"{g.const(test.value)}(a, c)"
     return test.src(g)
 
@@ -177,8 +310,12 @@ def reference_outcomes(policy: Policy, a: Mapping[str, Any], open_runs: list,
     return requirements, notes, pending
 
 
-def compile_outcomes(policy: Policy) -> Callable[[Mapping, list, tuple], tuple]:
-    """Generate the function equivalent to `reference_outcomes(policy, ...)`."""
+def compile_outcomes(policy: Policy,
+                     complete: bool = False) -> Callable[[Mapping, list, tuple], tuple]:
+    """Generate the function equivalent to `reference_outcomes(policy, ...)`; `complete`
+    as for compile_paths: every rule is then True or False, and nothing is pending."""
+    if complete:
+        return _compile_outcomes_complete(policy)
     g = Gen(hoist=True)
     g.namespace["NC"] = NO_CONTEXT
     lines = ["def outcomes(a, open_runs, ctx):",
@@ -231,6 +368,60 @@ def compile_outcomes(policy: Policy) -> Callable[[Mapping, list, tuple], tuple]:
             lines.append(f"{indent}    pending.append(({test}, c))")
         seen.add(note.code)
     lines.append("    return requirements, notes, pending")
+    lines[1:1] = ["    given = set()", *g.prologue()]
+    return _define(g, lines, "outcomes", policy,
+                   lambda a, open_runs, ctx: reference_outcomes(policy, a, open_runs, ctx))
+
+
+def _compile_outcomes_complete(policy: Policy) -> Callable[[Mapping, list, tuple], tuple]:
+    """compile_outcomes for complete answers: two-valued, so a requirement is an
+    if/elif chain down to its default rule, and a note's answer-only parts (its gate)
+    are checked once, before the loop over the open routes checks the parts that read
+    the route. Returns (requirements, notes, ()).
+    """
+    g = Gen(hoist=True, complete=True)
+    lines = ["def outcomes(a, open_runs, ctx):",
+             "    requirements = []", "    notes = []", "    c = ctx"]
+    for req in policy.requirements:
+        lines.append(f"    # requirement {req.key}")
+        for i, rule in enumerate(req.rules):
+            add = f"requirements.append({g.const((req, rule))})"
+            if rule.when is ALWAYS:  # the default: the last rule (Policy._requirement)
+                lines += [f"    {add}"] if i == 0 else ["    else:", f"        {add}"]
+                break
+            lines.append(f"    {'if' if i == 0 else 'elif'} {_expr(g, rule.when)}:")
+            lines.append(f"        {add}")
+    codes = [n.code for n in policy.notes]
+    repeated = {c for c in codes if codes.count(c) > 1}
+    seen: set[str] = set()
+    lines.append("    ctxs = [pr[1] for pr in open_runs]")
+    for note in policy.notes:
+        lines.append(f"    # note {note.code} {note.clause}")
+        give = [f"notes.append({g.const(note)})"]
+        if note.code in repeated:
+            give.append(f"given.add({note.code!r})")
+        indent = "    "
+        if note.code in seen:  # an earlier rule may have given this note already
+            lines.append(f"{indent}if {note.code!r} not in given:")
+            indent += "    "
+        when = note.when
+        if note.gate_test is not None:  # the parts that read only the answers
+            lines.append(f"{indent}if {_expr(g, note.gate_test)}:")
+            indent += "    "
+            rest = [t for t in when.parts if t.uses_context]
+            when = None if not rest else flatten(combine("and", rest))
+        if when is None:
+            lines += [f"{indent}{x}" for x in give]
+        elif when.uses_context:
+            lines.append(f"{indent}for c in ctxs:")
+            lines.append(f"{indent}    if {_expr(g, when)}:")
+            lines += [f"{indent}        {x}" for x in give]
+            lines.append(f"{indent}        break")
+        else:
+            lines.append(f"{indent}if {_expr(g, when)}:")
+            lines += [f"{indent}    {x}" for x in give]
+        seen.add(note.code)
+    lines.append("    return requirements, notes, ()")
     lines[1:1] = ["    given = set()", *g.prologue()]
     return _define(g, lines, "outcomes", policy,
                    lambda a, open_runs, ctx: reference_outcomes(policy, a, open_runs, ctx))

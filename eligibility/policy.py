@@ -31,7 +31,7 @@ from .expressions import (
     flatten,
 )
 from .parameters import resolve_parameters
-from .pathcode import compile_outcomes, compile_paths
+from .pathcode import compile_complete, compile_outcomes, compile_paths
 
 LEVEL_FIELD = "current_level"  # its choices are the level scale, none .. senior
 TARGET_FIELD = "target_level"
@@ -49,7 +49,7 @@ class Condition:
     shared: bool  # several paths check it: the engine computes it once per target
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: cache keys
 class Block:
     code: str
     clause: str
@@ -76,14 +76,14 @@ class Path:
     target_names: Mapping[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: cache keys
 class Rule:
     value: str
     clause: str
     when: Test
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: cache keys
 class Requirement:
     key: str
     label: str
@@ -124,6 +124,7 @@ class Policy:
         self.text_cache: dict[tuple, str] = {}  # rendered texts (explanation.fill)
         self.trace_cache: dict[tuple, dict] = {}  # trace entries (Result.trace)
         self.path_cache: dict[tuple, dict] = {}  # path and note entries (Result.to_dict)
+        self.interned_entries: tuple | None = None  # see result.interned_entries
         self._check_field_refs()
 
         levels = self.schema.fields[LEVEL_FIELD].choices
@@ -157,10 +158,18 @@ class Policy:
         self.notes = tuple(self._note(i, spec, source)
                            for i, spec in enumerate(raw.get("notes", [])))
         self.materials = tuple(dict(m) for m in raw.get("materials", []))
+        # the note that brings the annex's checklist into a result (Result.to_dict)
+        self.materials_notes = frozenset(n for n in self.notes
+                                         if n.code == "materials_checklist")
         self.key_dates = tuple(self._key_date(i, spec, source)
                                for i, spec in enumerate(raw.get("key_dates", [])))
         self.run_outcomes = compile_outcomes(self)  # requirements and notes, same way
         self.run_paths = compile_paths(self)  # the engine's hot loop, see pathcode.py
+        # Answers with every field but the target level (the form of the API filled in)
+        # leave nothing unknown: two-valued versions of both, see compile_paths.
+        self.complete_fields = frozenset(self.schema.fields) - {TARGET_FIELD}
+        self.run_outcomes_complete = compile_outcomes(self, complete=True)
+        self.run_paths_complete, self.evaluate_complete = compile_complete(self)
         unused = set(conditions_raw) - self.compiler.referenced - self._listed
         if unused:
             raise PolicyError(f"{source}: conditions never used: {', '.join(sorted(unused))}")
@@ -177,16 +186,18 @@ class Policy:
             return MISSING if cur is MISSING else nxt[cur]
 
         def next_level_src(g):
+            if g.complete:
+                return f"{g.const(nxt)}[{g.read(LEVEL_FIELD)}]"
             t = g.tmp()
             return f"(M if ({t} := {g.read(LEVEL_FIELD)}) is M else {g.const(nxt)}[{t}])"
 
         return {
             "target": Fact(levels, lambda a, ctx: ctx[0], lambda a, ctx: ctx[1], True,
-                           lambda g: "c[0]"),
+                           lambda g: g.ctx_target),
             "next_level": Fact(levels, next_level, lambda a, ctx: LEVEL_FIELD, False,
                                next_level_src),
             "path": Fact(Kind("enum", path_codes), lambda a, ctx: ctx[2],
-                         lambda a, ctx: None, True, lambda g: "c[2]"),
+                         lambda a, ctx: None, True, lambda g: g.ctx_path),
         }
 
     def requested_target(self, a: Mapping) -> Any:
@@ -278,31 +289,54 @@ class Policy:
         )
 
     def _target(self, spec: Any, where: str) -> Callable[[Mapping], tuple]:
-        """Compile a path's target: returns (level | None | MISSING, field to ask or None)."""
+        """Compile a path's target: returns (level | None | MISSING, field to ask or None).
+
+        The function may carry `complete_src(g)`: the target level as a Python expression
+        for the two-valued generated code (compile_paths with complete=True), where every
+        field is answered; `rq` there is the requested target (see `requested_src`).
+        """
         nxt = self.next_level
         levels = self.levels
+        complete_src = None
 
         if spec == "requested":
             def resolve(a):
                 t = self.requested_target(a)
                 return (t, LEVEL_FIELD if t is MISSING else None)
+
+            def complete_src(g):
+                return "rq"
         elif spec == "next":
             def resolve(a):
                 cur = a.get(LEVEL_FIELD, MISSING)
                 return (MISSING, LEVEL_FIELD) if cur is MISSING else (nxt[cur], None)
+
+            def complete_src(g):
+                return f"{g.const(nxt)}[{g.read(LEVEL_FIELD)}]"
         elif spec == "current":
             def resolve(a):
                 cur = a.get(LEVEL_FIELD, MISSING)
                 if cur is MISSING:
                     return (MISSING, LEVEL_FIELD)
                 return (None if cur == levels[0] else cur, None)
+
+            def complete_src(g):
+                cur = g.read(LEVEL_FIELD)
+                return f"(None if {cur} == {levels[0]!r} else {cur})"
         elif isinstance(spec, str) and spec in levels[1:]:
             fixed = (spec, None)
 
             def resolve(a):
                 return fixed
+
+            def complete_src(g):
+                return repr(spec)
         elif isinstance(spec, Mapping) and spec.get("at_least") in levels[1:]:
             floor = levels.index(spec["at_least"])
+
+            def complete_src(g):
+                rank = g.const({t: levels[max(levels.index(t), floor)] for t in levels})
+                return f"(None if rq is None else {rank}[rq])"
 
             def resolve(a):
                 t = self.requested_target(a)
@@ -331,7 +365,14 @@ class Policy:
                 return (None, None)
         else:
             raise PolicyError(f"{where}.target: not understood: {spec!r}")
+        resolve.complete_src = complete_src
         return resolve
+
+    def requested_src(self, g) -> list[str]:
+        """Lines binding `rq`, the requested target, in two-valued generated code."""
+        return [f"    rq = a.get({TARGET_FIELD!r}, M)",
+                "    if rq is M:",
+                f"        rq = {g.const(self.next_level)}[{g.read(LEVEL_FIELD)}]"]
 
     def _requirement(self, key: str, spec: Mapping, source: str) -> Requirement:
         where = f"{source}: requirements.{key}"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .explanation import fill
 from .expressions import MISSING
-from .runs import PathRun, run_clause, run_target
+from .runs import PathRun, run_target
 
 if TYPE_CHECKING:
     from .policy import Block, Note, Policy, Requirement, Rule
@@ -66,7 +66,7 @@ class Result:
     @property
     def eligible(self) -> bool:
         return (not self.blocked_by and bool(self.open_runs)
-                and all(s is False for s in self.block_states))
+                and None not in self.block_states)  # every block checked and not held
 
     def path_codes(self) -> dict[str, str | None]:
         """{code: target_level} of the open paths (a convenience for callers and tests)."""
@@ -80,53 +80,77 @@ class Result:
         same outcome (see `trace`): treat them as read-only, like the JSON they are for.
         """
         p, a = self.policy, self.answers
-        clauses = [run_clause(r, a) for r in self.open_runs]
+        cache = p.path_cache
+        if len(cache) > _CACHE_SIZE:
+            cache.clear()
+        # Most entries are found by the run (see `interned_entries`) or the note itself,
+        # in one C-level pass; those that are not (runs of partial answers, entries that
+        # read the answers too) are filled in.
+        paths = list(map(interned_entries(p)[1].get, map(id, self.open_runs)))
+        if not all(paths):  # (entries are never empty)
+            self._fill_paths(paths)
+        notes = list(map(cache.get, self.notes))
+        if not all(notes):
+            self._fill_notes(notes)
+        requirements = cache.get(self.requirements)  # keys are tuples of (req, rule)
+        if requirements is None:
+            requirements = cache[self.requirements] = {
+                req.key: {"value": rule.value, "clause": rule.clause}
+                for req, rule in self.requirements}
         return {
             "policy": p.id,
             "eligible": self.eligible,
             "blocked_by": [{"code": b.code, "clause": b.clause, "text": fill(p, b.text, a)}
                            for b in self.blocked_by],
-            "paths": [self._path(r, c) for r, c in zip(self.open_runs, clauses, strict=True)],
-            "requirements": {req.key: {"value": rule.value, "clause": rule.clause}
-                             for req, rule in self.requirements},
-            "notes": [self._note(n) for n in self.notes],
+            "paths": paths,
+            "requirements": dict(requirements),
+            "notes": notes,
             "needs": list(self.needs),
-            "trace": self._trace(dict(zip(map(id, self.open_runs), clauses, strict=True))),
-            "materials": list(p.materials)
-            if any(n.code == "materials_checklist" for n in self.notes) else [],
+            "trace": self._trace(paths),
+            "materials": [] if p.materials_notes.isdisjoint(self.notes) else list(p.materials),
         }
 
-    def _note(self, n: Note) -> dict[str, Any]:
+    def _fill_paths(self, paths: list) -> None:
+        """Entries of the open runs not found by the run alone (interned_entries): the
+        text reads answers, or the run is not interned (partial answers). Cached under the
+        run's id and those answers, or under the run, its clause and those answers."""
         p, a = self.policy, self.answers
-        fields = p.template_fields.get(n.text, ())
-        key = (n, *[a.get(f, MISSING) for f in fields])
         cache = p.path_cache
-        entry = cache.get(key)
-        if entry is None:
-            if len(cache) > _CACHE_SIZE:
-                cache.clear()
-            entry = cache[key] = {"code": n.code, "clause": n.clause, "text": fill(p, n.text, a)}
-        return entry
+        interned = interned_entries(p)[0]
+        for i, entry in enumerate(paths):
+            if entry is not None:
+                continue
+            r = self.open_runs[i]
+            fields = p.template_fields.get(r[0].text) or ()
+            values = [a.get(f, MISSING) for f in fields]
+            if id(r) in interned:  # the run's identity says its clause too
+                key = (id(r), *values)
+                entry = cache.get(key)
+                if entry is None:
+                    entry = cache[key] = _path_entry(p, r, _open_clause(r, a), a)
+            else:
+                clause = _open_clause(r, a)
+                key = (r, clause, *values)
+                entry = cache.get(key)
+                if entry is None:
+                    entry = cache[key] = _path_entry(p, r, clause, a)
+            paths[i] = entry
 
-    def _path(self, r: PathRun, clause: str) -> dict[str, Any]:
+    def _fill_notes(self, notes: list) -> None:
+        """Like _fill_paths: a note whose text reads answers is stored under them too."""
         p, a = self.policy, self.answers
-        path, target = r[0], run_target(r, a)
-        fields = p.template_fields.get(path.text, ())
-        key = (path.code, target, clause, *[a.get(f, MISSING) for f in fields])
         cache = p.path_cache
-        entry = cache.get(key)
-        if entry is None:
-            if len(cache) > _CACHE_SIZE:
-                cache.clear()
-            text = fill(p, path.text, a, target, path.target_names)
-            entry = cache[key] = {
-                "code": path.code,
-                "target_level": target,
-                "clause": clause,
-                "conditions": list(path.provisos),
-                "text": f"{path.title}：{text}",
-            }
-        return entry
+        for i, entry in enumerate(notes):
+            if entry is not None:
+                continue
+            n = self.notes[i]
+            fields = p.template_fields.get(n.text)
+            key = (n, *[a.get(f, MISSING) for f in fields]) if fields else n
+            entry = cache.get(key)
+            if entry is None:
+                entry = cache[key] = {"code": n.code, "clause": n.clause,
+                                      "text": fill(p, n.text, a)}
+            notes[i] = entry
 
     def trace(self) -> list[dict[str, Any]]:
         """Blocks and paths with the state of every condition checked, each with its clause.
@@ -138,39 +162,98 @@ class Result:
         condition states) and shared by every result with that outcome, since answer sets
         repeat the same few outcomes: treat them as read-only, like the JSON they become.
         """
-        a = self.answers
-        return self._trace({id(r): run_clause(r, a) for r in self.open_runs})
+        return self._trace(None)
 
-    def _trace(self, open_clauses: dict[int, str]) -> list[dict[str, Any]]:
+    def _trace(self, paths: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        """`paths`: to_dict's path entries, which hold the clause of each open run."""
         p = self.policy
         cache = p.trace_cache
         if len(cache) > _CACHE_SIZE:
             cache.clear()
-        out: list[dict[str, Any]] = []
-        for b, s in zip(p.blocks, self.block_states, strict=True):
-            key = ("block", b.code, s)  # path keys are 4-tuples: they never collide
+        out = list(map(cache.get, zip(p.blocks, self.block_states, strict=True)))
+        out += map(interned_entries(p)[0].get, map(id, self.runs))
+        if all(out):
+            return out
+        a = self.answers
+        clauses = {}
+        if paths is not None:
+            clauses = {id(r): e["clause"] for r, e in zip(self.open_runs, paths, strict=True)}
+        nb = len(p.blocks)
+        for i, entry in enumerate(out):
+            if entry is not None:
+                continue
+            if i < nb:
+                b, s = p.blocks[i], self.block_states[i]
+                out[i] = cache[(b, s)] = {"kind": "block", "code": b.code,
+                                          "clause": b.clause, "status": _STATE[s]}
+                continue
+            # Keyed (block, state), or by the run: its entry reads nothing else but, for
+            # an open run whose clause depends on the answers (clause_when), that clause.
+            r = self.runs[i - nb]
+            path, status = r[0], r[2]
+            clause = path.clause
+            key = r
+            if status and path.clause_when:
+                clause = clauses.get(id(r)) or _open_clause(r, a)
+                key = (r, clause)
             entry = cache.get(key)
             if entry is None:
-                entry = cache[key] = {"kind": "block", "code": b.code, "clause": b.clause,
-                                      "status": _STATE[s]}
-            out.append(entry)
-        for r in self.runs:
-            path, ctx, status, states = r
-            if ctx is None:
-                key = (path, None, status, states)
-            else:
-                key = (path, ctx[0], open_clauses.get(id(r)), states)
-            entry = cache.get(key)
-            if entry is None:
-                target = None if ctx is None or ctx[0] is MISSING else ctx[0]
-                entry = cache[key] = {
-                    "kind": "path",
-                    "code": path.code,
-                    "clause": open_clauses[id(r)] if status else path.clause,
-                    "target_level": target,
-                    "status": _PATH_STATE[status],
-                    "conditions": [{"code": c.code, "clause": c.clause, "status": _STATE[s]}
-                                   for c, s in zip(path.checked_order, states, strict=False)],
-                }
-            out.append(entry)
+                entry = cache[key] = _trace_entry(r, clause)
+            out[i] = entry
         return out
+
+
+def interned_entries(p: Policy) -> tuple[dict[int, dict], dict[int, dict]]:
+    """Trace and path entries of the runs the two-valued code returns, by id of the run.
+
+    That code (pathcode._compile_paths_complete) returns only runs built once, listed in
+    its `runs` with their clause (an open run per clause that can open it), so their
+    entries are built once too and found by identity: no key to build or hash per
+    result. A path entry whose text reads answers is left out: Result looks it up by the
+    run's id and those answers. The runs stay alive with the policy, so an id here is
+    never another object's.
+    """
+    built = p.interned_entries
+    if built is None:
+        trace: dict[int, dict] = {}
+        paths: dict[int, dict] = {}
+        for r, clause in getattr(p.run_paths_complete, "runs", ()):
+            trace[id(r)] = _trace_entry(r, clause)
+            if r[2] and not p.template_fields.get(r[0].text):
+                paths[id(r)] = _path_entry(p, r, clause, {})
+        built = p.interned_entries = (trace, paths)
+    return built
+
+
+def _trace_entry(r: PathRun, clause: str) -> dict[str, Any]:
+    path, ctx, status, states = r
+    return {
+        "kind": "path",
+        "code": path.code,
+        "clause": clause,
+        "target_level": None if ctx is None or ctx[0] is MISSING else ctx[0],
+        "status": _PATH_STATE[status],
+        "conditions": [{"code": c.code, "clause": c.clause, "status": _STATE[s]}
+                       for c, s in zip(path.checked_order, states, strict=False)],
+    }
+
+
+def _path_entry(p: Policy, r: PathRun, clause: str, a: Mapping[str, Any]) -> dict[str, Any]:
+    path = r[0]
+    target = run_target(r, a)
+    return {
+        "code": path.code,
+        "target_level": target,
+        "clause": clause,
+        "conditions": list(path.provisos),
+        "text": f"{path.title}：{fill(p, path.text, a, target, path.target_names)}",
+    }
+
+
+def _open_clause(r: PathRun, a: Mapping[str, Any]) -> str:
+    """run_clause for an open run (its context is known)."""
+    path = r[0]
+    for test, clause in path.clause_when:
+        if test.value(a, r[1]):
+            return clause
+    return path.clause

@@ -10,8 +10,10 @@ likewise the generated requirements and notes.
 from __future__ import annotations
 
 from hypothesis import given
-from test_eligibility_properties import SETTINGS, partial_answers
+from hypothesis import strategies as st
+from test_eligibility_properties import SETTINGS, complete_answers, partial_answers
 
+from eligibility import engine
 from eligibility.expressions import MISSING, NO_CONTEXT, Gen
 from eligibility.pathcode import _define, reference_outcomes, reference_paths
 from eligibility.registry import default_registry
@@ -96,6 +98,61 @@ def test_undecided_runs_hold_every_state_the_ranking_reads(answers):
         path, states = run[0], run[3]
         assert len(states) == len(path.conditions)
         assert [states[j] for j in path.checked_index] == run_states(run, a)
+
+
+@SETTINGS
+@given(complete_answers(), st.sampled_from([None, *POLICY.levels[1:]]))
+def test_two_valued_code_for_complete_answers_equals_the_plain_loops(answers, target):
+    """Answers with every field take the two-valued generated code (compile_paths with
+    complete=True): same runs, same requirements and notes as the plain loops."""
+    if target is not None:
+        answers = {**answers, "target_level": target}
+    a, errors = POLICY.schema.validate(answers)
+    assert not errors
+    assert a.keys() >= POLICY.complete_fields
+    got, want = POLICY.run_paths_complete(a), reference_paths(POLICY, a)
+    assert [(r[0], r[1], r[2], r[3]) for r in got[0]] == [tuple(r) for r in want[0]]
+    assert [r[0] for r in got[1]] == [r[0] for r in want[1]]
+    assert not want[2], "complete answers left a path undecided"
+    for primary in want[1]:
+        got_o = POLICY.run_outcomes_complete(a, got[1], primary[1])
+        want_o = reference_outcomes(POLICY, a, want[1], primary[1])
+        assert got_o[0] == want_o[0] and got_o[1] == want_o[1] and not want_o[2]
+
+
+@SETTINGS
+@given(complete_answers())
+def test_complete_answers_give_the_same_result_by_either_code(answers):
+    """The engine's switch to the two-valued code changes nothing a caller sees."""
+    a, _ = POLICY.schema.validate(answers)
+    fast = engine.run(POLICY, a).to_dict()
+    assert fast["needs"] == []
+    slow = engine.run(POLICY, _NotComplete(a)).to_dict()
+    assert fast == slow
+
+
+class _NotComplete(dict):
+    """Answers whose keys() hides the fields, so the engine takes the three-valued code."""
+
+    def keys(self):
+        return {}.keys()
+
+
+def test_complete_answers_take_the_two_valued_code(monkeypatch):
+    calls = []
+    real = POLICY.evaluate_complete
+    monkeypatch.setattr(POLICY, "evaluate_complete", lambda a: calls.append(1) or real(a))
+    a, _ = POLICY.schema.validate(_full_answers())
+    engine.run(POLICY, a)
+    assert calls == [1]
+    del a["years_at_township"]
+    engine.run(POLICY, a)
+    assert calls == [1], "partial answers must take the three-valued code"
+
+
+def _full_answers() -> dict:
+    from eligibility_profiles import ORDINARY
+    return dict(ORDINARY)
 
 
 def test_code_python_refuses_falls_back_to_the_plain_loop():
