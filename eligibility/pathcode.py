@@ -77,14 +77,9 @@ def reference_paths(policy: Policy, a: Mapping[str, Any]) -> tuple[list, list, l
     return runs, open_runs, undecided
 
 
-def compile_paths(policy: Policy, complete: bool = False) -> PathsFn:
-    """Generate the function equivalent to `reference_paths(policy, a)`.
-
-    complete: for answers holding every field a rule reads (`Policy.complete_fields`),
-    see _compile_paths_complete.
-    """
-    if complete:
-        return compile_complete(policy)[0]
+def compile_paths(policy: Policy) -> PathsFn:
+    """Generate the function equivalent to `reference_paths(policy, a)`, for any answers
+    (answers with every field take compile_complete's code instead)."""
     g = Gen(hoist=True)
     g.namespace["NC"] = NO_CONTEXT
     memo = _memo_names(policy)
@@ -313,7 +308,7 @@ def reference_outcomes(policy: Policy, a: Mapping[str, Any], open_runs: list,
 def compile_outcomes(policy: Policy,
                      complete: bool = False) -> Callable[[Mapping, list, tuple], tuple]:
     """Generate the function equivalent to `reference_outcomes(policy, ...)`; `complete`
-    as for compile_paths: every rule is then True or False, and nothing is pending."""
+    as for compile_complete: every rule is then True or False, and nothing is pending."""
     if complete:
         return _compile_outcomes_complete(policy)
     g = Gen(hoist=True)

@@ -166,7 +166,7 @@ class Policy:
         self.run_outcomes = compile_outcomes(self)  # requirements and notes, same way
         self.run_paths = compile_paths(self)  # the engine's hot loop, see pathcode.py
         # Answers with every field but the target level (the form of the API filled in)
-        # leave nothing unknown: two-valued versions of both, see compile_paths.
+        # leave nothing unknown: two-valued versions of both, see pathcode.compile_complete.
         self.complete_fields = frozenset(self.schema.fields) - {TARGET_FIELD}
         self.run_outcomes_complete = compile_outcomes(self, complete=True)
         self.run_paths_complete, self.evaluate_complete = compile_complete(self)
@@ -292,7 +292,7 @@ class Policy:
         """Compile a path's target: returns (level | None | MISSING, field to ask or None).
 
         The function may carry `complete_src(g)`: the target level as a Python expression
-        for the two-valued generated code (compile_paths with complete=True), where every
+        for the two-valued generated code (pathcode.compile_complete), where every
         field is answered; `rq` there is the requested target (see `requested_src`).
         """
         nxt = self.next_level

@@ -206,7 +206,7 @@ class Result:
 def interned_entries(p: Policy) -> tuple[dict[int, dict], dict[int, dict]]:
     """Trace and path entries of the runs the two-valued code returns, by id of the run.
 
-    That code (pathcode._compile_paths_complete) returns only runs built once, listed in
+    That code (pathcode.compile_complete) returns only runs built once, listed in
     its `runs` with their clause (an open run per clause that can open it), so their
     entries are built once too and found by identity: no key to build or hash per
     result. A path entry whose text reads answers is left out: Result looks it up by the

@@ -103,8 +103,8 @@ def test_undecided_runs_hold_every_state_the_ranking_reads(answers):
 @SETTINGS
 @given(complete_answers(), st.sampled_from([None, *POLICY.levels[1:]]))
 def test_two_valued_code_for_complete_answers_equals_the_plain_loops(answers, target):
-    """Answers with every field take the two-valued generated code (compile_paths with
-    complete=True): same runs, same requirements and notes as the plain loops."""
+    """Answers with every field take the two-valued generated code
+    (pathcode.compile_complete): same runs, requirements and notes as the plain loops."""
     if target is not None:
         answers = {**answers, "target_level": target}
     a, errors = POLICY.schema.validate(answers)
