@@ -170,8 +170,13 @@ class Result:
         cache = p.trace_cache
         if len(cache) > _CACHE_SIZE:
             cache.clear()
-        out = list(map(cache.get, zip(p.blocks, self.block_states, strict=True)))
-        out += map(interned_entries(p)[0].get, map(id, self.runs))
+        # the blocks' entries, keyed by their states (bools and None: never a run's key)
+        blocks = cache.get(self.block_states)
+        if blocks is None:
+            blocks = cache[self.block_states] = [
+                {"kind": "block", "code": b.code, "clause": b.clause, "status": _STATE[s]}
+                for b, s in zip(p.blocks, self.block_states, strict=True)]
+        out = blocks + list(map(interned_entries(p)[0].get, map(id, self.runs)))
         if all(out):
             return out
         a = self.answers
@@ -182,13 +187,8 @@ class Result:
         for i, entry in enumerate(out):
             if entry is not None:
                 continue
-            if i < nb:
-                b, s = p.blocks[i], self.block_states[i]
-                out[i] = cache[(b, s)] = {"kind": "block", "code": b.code,
-                                          "clause": b.clause, "status": _STATE[s]}
-                continue
-            # Keyed (block, state), or by the run: its entry reads nothing else but, for
-            # an open run whose clause depends on the answers (clause_when), that clause.
+            # Keyed by the run: its entry reads nothing else but, for an open run whose
+            # clause depends on the answers (clause_when), that clause.
             r = self.runs[i - nb]
             path, status = r[0], r[2]
             clause = path.clause
