@@ -179,11 +179,12 @@ def test_pack_evalsha_writes_what_redis_py_writes():
 
     sha = "0123456789abcdef0123456789abcdef01234567"
     keys = ["zc:dedup:wx:m1", "zc:lock:用户"]
-    args = ["P:1", b"\x00{\"xml\": \"<a/>\"}", 300000, 0, "", "答复"]
+    args = ["P:1", b"\x00{\"xml\": \"<a/>\"}", 300000, 0, "", "答复", 1.5, -7]
     expected = b"".join(Connection().pack_command("EVALSHA", sha, len(keys), *keys, *args))
     assert pack_evalsha(sha, keys, args) == expected
-    with pytest.raises(TypeError):
-        pack_evalsha(sha, keys, [1.5])
+    for bad in (None, True, [1]):  # what the store never sends: refused, not guessed
+        with pytest.raises(TypeError):
+            pack_evalsha(sha, keys, [bad])
     for command in (("AUTH", "user", "secret"), ("SELECT", 5), ("PING",)):
         assert pack_command(*command) == b"".join(Connection().pack_command(*command))
 
