@@ -166,3 +166,52 @@ def test_states_group_names():
     assert str(Quiz.asking) == "Quiz:asking"
     assert Quiz.contains("Quiz:done") and not Quiz.contains("Other:x")
     assert Click("A")(f.event("click", key="A"), None)
+
+
+async def test_async_filters_and_the_data_filters_give(dp: Dispatcher):
+    """A filter may be a coroutine; the dicts filters return reach the handler merged,
+    and a registration whose async filter fails lets the next one try."""
+    checked = []
+
+    async def slow_no(msg, ctx):
+        await asyncio.sleep(0)
+        checked.append("no")
+        return False
+
+    async def slow_yes(msg, ctx):
+        await asyncio.sleep(0)
+        return {"slow": True}
+
+    @dp.message(Text("查询", prefix=True), slow_no)
+    async def never(msg, ctx):
+        return "不该到这里"
+
+    @dp.message(Text("查询", prefix=True), lambda m, c: {"sync": 1}, slow_yes)
+    async def found(msg, ctx):
+        return f"{ctx.data['keyword']}|{ctx.data['rest']}|{ctx.data['slow']}|{ctx.data['sync']}"
+
+    assert (await dp.feed(f.text("查询 证书")))[0].content == "查询|证书|True|1"
+    assert checked == ["no"]
+
+
+async def test_routers_changed_after_the_first_message_are_seen(dp: Dispatcher):
+    """Registrations are walked as one flattened list, rebuilt after any change, even a
+    change to a router nested two levels down after messages went through."""
+    outer, inner = Router("outer"), Router("inner")
+    dp.include_router(outer)
+    outer.include_router(inner)
+    assert await dp.feed(f.text("新词")) == []  # nothing handles it yet
+
+    @inner.message(Text("新词"))
+    async def late(msg, ctx):
+        return "后来注册的"
+
+    assert (await dp.feed(f.text("新词")))[0].content == "后来注册的"
+    later = Router("later")
+
+    @later.message(Text("再来"))
+    async def later_one(msg, ctx):
+        return "更晚的"
+
+    inner.include_router(later)
+    assert (await dp.feed(f.text("再来")))[0].content == "更晚的"
