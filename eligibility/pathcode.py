@@ -104,10 +104,7 @@ def compile_paths(policy: Policy) -> PathsFn:
             s = f"s{len(states)}"
             expr = _expr(g, cond.test)
             if cond.shared and cond.test.uses_context:
-                m = memo[cond.code]
-                lines.append(f"{indent}{s} = {m}.get(tg, M)")
-                lines.append(f"{indent}if {s} is M:")
-                lines.append(f"{indent}    {s} = {m}[tg] = {expr}")
+                lines += _memoized(indent, s, memo[cond.code], expr)
             else:
                 lines.append(f"{indent}{s} = {expr}")
             states.append(s)
@@ -130,6 +127,14 @@ def compile_paths(policy: Policy) -> PathsFn:
     lines[1:1] = g.prologue()
     return _define(g, lines, "paths", policy,
                    lambda a: reference_paths(policy, a))
+
+
+def _memoized(indent: str, var: str, memo: str, expr: str) -> list[str]:
+    """Lines setting `var` to a shared condition's result for the target `tg`, computed
+    once per evaluation and target (Condition.shared)."""
+    return [f"{indent}{var} = {memo}.get(tg, M)",
+            f"{indent}if {var} is M:",
+            f"{indent}    {var} = {memo}[tg] = {expr}"]
 
 
 def _memo_names(policy: Policy) -> dict[str, str]:
@@ -186,10 +191,7 @@ def compile_complete(policy: Policy) -> tuple[PathsFn, Callable[[Mapping], tuple
                 placed_ctx = True
             expr = _expr(g, cond.test)
             if cond.shared and cond.test.uses_context:
-                m = memo[cond.code]
-                lines.append(f"{indent}s = {m}.get(tg, M)")
-                lines.append(f"{indent}if s is M:")
-                lines.append(f"{indent}    s = {m}[tg] = {expr}")
+                lines += _memoized(indent, "s", memo[cond.code], expr)
                 expr = "s"
             closed = (True,) * k + (False,)
             lines.append(f"{indent}if not {expr}:")
