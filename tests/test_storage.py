@@ -233,6 +233,43 @@ if REDIS_URL:
             await admin.execute_command("ACL", "DELUSER", user)
             await admin.aclose()
 
+    async def test_the_pipelined_connection_works_over_a_unix_socket(tmp_path):
+        """REDIS_URL may be unix:///path: the scripts' own connection then opens the
+        socket (loop.create_unix_connection) and selects the database. Checked on a Redis
+        of the test's own that listens on a socket only, so nothing can go over TCP."""
+        import shutil
+        import subprocess
+
+        import redis.asyncio as redis_py
+
+        sock = tmp_path / "redis.sock"
+        server = await asyncio.create_subprocess_exec(
+            shutil.which("redis-server") or "redis-server", "--port", "0",
+            "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "",
+            "--appendonly", "no", "--dir", str(tmp_path),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"unix://{sock}?db=3"
+        store = create_store(url, namespace=f"ts{secrets.token_hex(6)}")
+        try:
+            for _ in range(100):
+                if sock.exists():
+                    break
+                await asyncio.sleep(0.05)
+            assert store._pipeliner is not None, "a unix socket must take the pipelined path"
+            assert await asyncio.gather(*(_lock_round(store, f"u{i}") for i in range(5))) \
+                == [True] * 5
+            assert store._pipeliner._conn.transport.get_extra_info("peername") == str(sock)
+            plain = redis_py.Redis.from_url(url)
+            try:
+                assert await plain.get(f"{store.namespace}:claim-u0") == b"a"
+                assert await plain.execute_command("DBSIZE") > 0
+            finally:
+                await plain.aclose()
+        finally:
+            await store.close()
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 10)
+
     async def test_batches_arriving_while_connecting_share_one_connection(monkeypatch):
         """Under load at start-up, every loop turn flushes a batch before the first
         connection is up: they must wait for that one, not each open their own."""
