@@ -15,6 +15,11 @@ Both return (runs, open_runs, undecided): runs is one PathRun per path (see runs
 The same is done for what follows once some path is open: the requirements of the main
 route and the notes of all open routes (`compile_outcomes`, defined by
 `reference_outcomes`), returning (requirements, notes, pending).
+
+Answers that hold every field (the API's full form) cannot leave anything unknown, so
+they get a second, two-valued version of all of it (`compile_complete`): the same
+results, about half the work (issue 3 note). Partial answers (the chat interview) take
+the three-valued code.
 """
 
 from __future__ import annotations
