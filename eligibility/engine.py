@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .expressions import MISSING, NO_CONTEXT
+from .expressions import NO_CONTEXT
 from .policy import Policy
 from .result import Result
 
@@ -68,27 +68,28 @@ def run(policy: Policy, a: Mapping[str, Any]) -> Result:
 
 
 def _rank_needs(policy: Policy, a, pending_blocks, undecided, pending) -> tuple[str, ...]:
-    score: dict[str, list[int]] = {}
-
-    def add(field: str | None, slot: int) -> None:
-        if field is None or a.get(field, MISSING) is not MISSING:
-            return
-        s = score.get(field)
-        if s is None:
-            s = score[field] = [0, 0, 0]
-        s[slot] += 1
-
+    # Per slot, how many undecided items each unanswered field decides. (An answered
+    # field is a key of `a`, even when the answer is null.)
+    blocks: dict[str, int] = {}
+    paths: dict[str, int] = {}
+    others: dict[str, int] = {}
     for block in pending_blocks:
-        add(block.test.need(a, NO_CONTEXT), 0)
+        field = block.test.need(a, NO_CONTEXT)
+        if field is not None and field not in a:
+            blocks[field] = blocks.get(field, 0) + 1
     for path, ctx, _, states in undecided:
         # An undecided run checked every condition (none failed) and has its ctx; the
         # first unknown in written order (the order of the questions) is the one to ask.
-        for cond, j in zip(path.conditions, path.checked_index, strict=True):
-            if states[j] is None:
-                add(cond.test.need(a, ctx), 1)
-                break
+        cond = path.conditions[path.in_written_order(states).index(None)]
+        field = cond.test.need(a, ctx)
+        if field is not None and field not in a:
+            paths[field] = paths.get(field, 0) + 1
     for test, ctx in pending:
-        add(test.need(a, ctx), 2)
+        field = test.need(a, ctx)
+        if field is not None and field not in a:
+            others[field] = others.get(field, 0) + 1
     order = policy.schema.order
-    return tuple(sorted(score, key=lambda f: (-score[f][0], -score[f][1], -score[f][2],
-                                              order.get(f, len(order)))))
+    last = len(order)
+    return tuple(sorted(blocks.keys() | paths.keys() | others.keys(),
+                        key=lambda f: (-blocks.get(f, 0), -paths.get(f, 0), -others.get(f, 0),
+                                       order.get(f, last))))

@@ -94,9 +94,12 @@ class Test:
     parts: tuple = ()
     src: Callable[[Gen], str] | None = None  # `value` as one Python expression (see Gen)
     ref_value: Value | None = None  # after `flatten`: the closure tree it replaced
+    need_src: Callable[[Gen], str] | None = None  # `need` as one Python expression
+    ref_need: Need | None = None  # after `flatten`: the closure tree it replaced
 
 
-ALWAYS = Test(lambda a, c: True, lambda a, c: None, src=lambda g: "True")
+ALWAYS = Test(lambda a, c: True, lambda a, c: None, src=lambda g: "True",
+              need_src=lambda g: "None")
 
 # ---------------------------------------------------------------------------------------
 # Parsing
@@ -422,6 +425,11 @@ class Compiler:
         lsrc = (lambda g: g.read(left)) if lfact is None else _fact_src(lfact)
         rsrc = (lambda g: g.read(right)) if rfact is None else _fact_src(rfact)
 
+        def need_src(g):
+            x = g.tmp()
+            return (f"({_need_of(g, left, lfact)} if ({x} := {lsrc(g)}) is M "
+                    f"else {_need_of(g, right, rfact)})")
+
         def src(g):
             x, y, k = g.tmp(), g.tmp(), g.const(order)
             if g.complete:
@@ -432,7 +440,7 @@ class Compiler:
 
         fields = frozenset([left, right])
         uses_context = any(f is not None and f.uses_context for f in (lfact, rfact))
-        return Test(value, need, fields, uses_context, src=src)
+        return Test(value, need, fields, uses_context, src=src, need_src=need_src)
 
     def _derived(self, name: str, op: str, operand) -> Test:
         spec = self.derived[name]
@@ -566,7 +574,8 @@ def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
             def value(a, ctx):
                 v = a.get(name, MISSING)
                 return None if v is MISSING else (v is None) != negate
-        return Test(value, need, fields, uses_context, src=src)
+        return Test(value, need, fields, uses_context, src=src,
+                    need_src=lambda g: repr(name))
 
     get = fact.get
     if tag == "member":
@@ -579,7 +588,14 @@ def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
             return None if v is MISSING else (v is None) != negate
     else:
         raise _Syntax(f"{name}: unsupported test")
-    return Test(value, fact.need, fields, uses_context, src=src)
+    return Test(value, fact.need, fields, uses_context, src=src,
+                need_src=lambda g: _need_of(g, name, fact))
+
+
+def _need_of(g: Gen, name: str, fact: Fact | None) -> str:
+    """The field to ask for `name` as an expression: the name itself for an answer, the
+    fact's own `need` for a fact (the target's field, say)."""
+    return repr(name) if fact is None else f"{g.const(fact.need)}(a, c)"
 
 
 def _fact_src(fact: Fact) -> Callable[[Gen], str]:
@@ -632,7 +648,8 @@ def _int_order(name: str, op: str, k: int, bounds: tuple[str, ...]) -> Test:
         return (f"(({t} is not None and {t} {op} {k}) "
                 f"if ({t} := {g.read(name)}) is not M else {rest})")
 
-    return Test(value, need, frozenset([name]), False, src=src)
+    return Test(value, need, frozenset([name]), False, src=src,
+                need_src=lambda g: repr(name))
 
 
 def combine(tag: str, tests: list[Test]) -> Test:
@@ -699,6 +716,13 @@ def combine(tag: str, tests: list[Test]) -> Test:
         unknown = " or ".join(f"{n} is None" for n in names)
         return f"({stop} if ({first}) else (None if ({unknown}) else {start}))"
 
+    def need_src(g):
+        # the need of the first part whose value is unknown, in the order written
+        out = "None"
+        for t in reversed(tests):
+            out = f"({t.need_src(g)} if {t.src(g)} is None else {out})"
+        return out
+
     return Test(
         value,
         need,
@@ -707,6 +731,8 @@ def combine(tag: str, tests: list[Test]) -> Test:
         tag,
         tuple(tests),
         src=src if all(t.src is not None for t in tests) else None,
+        need_src=need_src if all(t.src is not None and t.need_src is not None
+                                 for t in tests) else None,
     )
 
 
@@ -724,7 +750,7 @@ def _negate(test: Test) -> Test:
         return f"(None if ({t} := {test.src(g)}) is None else not {t})"
 
     return Test(value, test.need, test.fields, test.uses_context,
-                src=src if test.src is not None else None)
+                src=src if test.src is not None else None, need_src=test.need_src)
 
 
 # ---------------------------------------------------------------------------------------
@@ -784,22 +810,26 @@ class Gen:
 
 
 def flatten(test: Test) -> Test:
-    """The same test, with `value` one generated function instead of a tree of closures.
+    """The same test, with `value` one generated function instead of a tree of closures,
+    and `need` too.
 
     Why: a rule like "reviewed_level" is a dozen nested closures, and on the engine's hot
-    path the calls between them cost more than the comparisons. The generated function
-    gives the same answer for every input (tests/eligibility/test_eligibility_flatten.py
-    checks this against the closures, kept as `ref_value`); a test without a source form
-    is returned unchanged.
+    path the calls between them cost more than the comparisons; `need` walked the same
+    tree, evaluating each part again, for every question the engine ranks (partial
+    answers). The generated functions give the same answers for every input
+    (tests/eligibility/test_eligibility_flatten.py checks them against the closures, kept
+    as `ref_value` and `ref_need`); a test without a source form is returned unchanged.
     """
     if test.src is None or test.ref_value is not None:
         return test
     g = Gen()
     try:
-        body = test.src(g)
-        code = f"def value(a, c):\n    return {body}\n"
+        code = f"def value(a, c):\n    return {test.src(g)}\n"
+        if test.need_src is not None:
+            code += f"def need(a, c):\n    return {test.need_src(g)}\n"
         exec(compile(code, f"<test {sorted(test.fields)}>", "exec"), g.namespace)  # noqa: S102
     except (SyntaxError, RecursionError, MemoryError):  # too deep to generate: keep closures
         return test
-    return Test(g.namespace["value"], test.need, test.fields, test.uses_context, test.op,
-                test.parts, test.src, test.value)
+    need = g.namespace.get("need", test.need)
+    return Test(g.namespace["value"], need, test.fields, test.uses_context, test.op,
+                test.parts, test.src, test.value, test.need_src, test.need)

@@ -9,6 +9,7 @@ all figures and rules come from the file.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -69,6 +70,8 @@ class Path:
     # then those that read the target.
     checked_order: tuple[Condition, ...]
     checked_index: tuple[int, ...]  # for each condition in written order: its place checked
+    # a run's states (checked order) in written order: itemgetter(*checked_index), in C
+    in_written_order: Callable[[tuple], tuple]
     plain_checks: tuple[Callable, ...]  # the engine's hot loop: test functions, prebound
     contextual_checks: tuple[tuple[Callable, str | None], ...]  # (test, memo key or None)
     provisos: tuple[str, ...]
@@ -280,6 +283,7 @@ class Policy:
             conditions=tuple(conds),
             checked_order=checked,
             checked_index=tuple(checked.index(c) for c in conds),
+            in_written_order=_reorder(tuple(checked.index(c) for c in conds)),
             plain_checks=tuple(c.test.value for c in conds if not c.test.uses_context),
             contextual_checks=tuple((c.test.value, c.code if c.shared else None)
                                     for c in conds if c.test.uses_context),
@@ -454,6 +458,12 @@ class Policy:
                 self.static_texts[text] = fill(self, text, {})
             elif names:
                 self.template_fields[text] = tuple(sorted(names & set(self.schema.fields)))
+
+
+def _reorder(index: tuple[int, ...]) -> Callable[[tuple], tuple]:
+    if len(index) == 1:  # itemgetter of one index gives the item, not a tuple
+        return lambda states: states
+    return operator.itemgetter(*index)
 
 
 def _table(raw: Mapping, key: str, source: str) -> Mapping[str, Any]:

@@ -176,20 +176,25 @@ class Result:
             blocks = cache[self.block_states] = [
                 {"kind": "block", "code": b.code, "clause": b.clause, "status": _STATE[s]}
                 for b, s in zip(p.blocks, self.block_states, strict=True)]
-        out = blocks + list(map(interned_entries(p)[0].get, map(id, self.runs)))
-        if all(out):
-            return out
-        a = self.answers
+        runs = list(map(interned_entries(p)[0].get, map(id, self.runs)))
+        if not all(runs):  # not the two-valued code's runs: look them up by value, in C
+            runs = list(map(cache.get, self.runs))
+            if not all(runs):
+                self._fill_trace(runs, paths)
+        return blocks + runs
+
+    def _fill_trace(self, runs: list, paths: list[dict[str, Any]] | None) -> None:
+        """Entries of runs seen for the first time, or of open runs whose clause depends
+        on the answers (clause_when): those are keyed (run, clause), as the entry reads
+        nothing else."""
+        a, cache = self.answers, self.policy.trace_cache
         clauses = {}
         if paths is not None:
             clauses = {id(r): e["clause"] for r, e in zip(self.open_runs, paths, strict=True)}
-        nb = len(p.blocks)
-        for i, entry in enumerate(out):
+        for i, entry in enumerate(runs):
             if entry is not None:
                 continue
-            # Keyed by the run: its entry reads nothing else but, for an open run whose
-            # clause depends on the answers (clause_when), that clause.
-            r = self.runs[i - nb]
+            r = self.runs[i]
             path, status = r[0], r[2]
             clause = path.clause
             key = r
@@ -199,8 +204,7 @@ class Result:
             entry = cache.get(key)
             if entry is None:
                 entry = cache[key] = _trace_entry(r, clause)
-            out[i] = entry
-        return out
+            runs[i] = entry
 
 
 def interned_entries(p: Policy) -> tuple[dict[int, dict], dict[int, dict]]:

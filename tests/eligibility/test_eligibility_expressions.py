@@ -7,7 +7,15 @@ import re
 import pytest
 
 from eligibility.errors import PolicyError
-from eligibility.expressions import MISSING, NO_CONTEXT, Compiler, Derived, Fact, Kind
+from eligibility.expressions import (
+    MISSING,
+    NO_CONTEXT,
+    Compiler,
+    Derived,
+    Fact,
+    Kind,
+    flatten,
+)
 
 KINDS = {
     "level": Kind("enum", ("none", "low", "high"), ordered=True),
@@ -32,10 +40,15 @@ def compile_(source):
 
 
 def check(source, answers, value, need=None, ctx=NO_CONTEXT):
+    """The closures and the generated code (expressions.flatten) both give `value`, and
+    when it is unknown, `need`."""
     test = compile_(source)
-    assert test.value(answers, ctx) is value
-    if value is None:
-        assert test.need(answers, ctx) == need
+    flat = flatten(test)
+    assert flat.ref_value is not None and flat.ref_need is not None, "not generated"
+    for t in (test, flat):
+        assert t.value(answers, ctx) is value
+        if value is None:
+            assert t.need(answers, ctx) == need
 
 
 def test_and_is_false_as_soon_as_one_part_is_false():
@@ -98,6 +111,9 @@ def test_context_facts_and_name_comparisons():
     check("target > level", {"level": "low"}, True, ctx=("high", None, "p"))
     check("target > level", {"level": "low"}, None, "level", ctx=(MISSING, "level", "p"))
     check("target > level", {}, False, ctx=(None, None, "p"))  # no level above
+    # unknown on one side: ask for that side (the target's own field, or the answer)
+    check("target > level", {"level": "low"}, None, "asked_for", ctx=(MISSING, "asked_for", "p"))
+    check("target > level", {}, None, "level", ctx=("high", "asked_for", "p"))
 
 
 def test_named_conditions():
