@@ -181,7 +181,7 @@ def _compile_accept(schema: AnswerSchema):
     then does the full check, which writes the error messages) for anything it does not
     accept outright: an unknown field, a wrong type or value, a list that is not a list of
     known values, a count above its bound. It accepts exactly what `validate` accepts and
-    returns the same clean answers (tests/eligibility/test_eligibility_validation.py).
+    returns the same clean answers (tests/eligibility/test_eligibility_properties.py).
     """
     ns: dict[str, Any] = {"M": _MISSING, "KEYS": frozenset(schema.fields),
                           "frozenset": frozenset}

@@ -528,9 +528,8 @@ def _build(name: str, fact: Fact | None, fields, uses_context, pred) -> Test:
     elif tag == "contains":
         def src(g):
             t = g.tmp()
-            test = f"(({t} := {read(g)}) is not None and {g.const(arg)} in {t})"
             if g.complete:
-                return test
+                return f"(({t} := {read(g)}) is not None and {g.const(arg)} in {t})"
             return (f"(None if ({t} := {read(g)}) is M else "
                     f"({t} is not None and {g.const(arg)} in {t}))")
     elif tag == "contains_any":

@@ -190,7 +190,7 @@ class Policy:
 
         def next_level_src(g):
             if g.complete:
-                return f"{g.const(nxt)}[{g.read(LEVEL_FIELD)}]"
+                return self._next_of_current_src(g)
             t = g.tmp()
             return f"(M if ({t} := {g.read(LEVEL_FIELD)}) is M else {g.const(nxt)}[{t}])"
 
@@ -274,6 +274,7 @@ class Policy:
         )
         checked = tuple(c for c in conds if not c.test.uses_context) \
             + tuple(c for c in conds if c.test.uses_context)
+        checked_index = tuple(checked.index(c) for c in conds)
         return Path(
             code=code,
             clause=self._clause(spec.get("clause"), where),
@@ -282,8 +283,8 @@ class Policy:
             resolve_target=self._target(spec.get("target"), where),
             conditions=tuple(conds),
             checked_order=checked,
-            checked_index=tuple(checked.index(c) for c in conds),
-            in_written_order=_reorder(tuple(checked.index(c) for c in conds)),
+            checked_index=checked_index,
+            in_written_order=_reorder(checked_index),
             plain_checks=tuple(c.test.value for c in conds if not c.test.uses_context),
             contextual_checks=tuple((c.test.value, c.code if c.shared else None)
                                     for c in conds if c.test.uses_context),
@@ -315,8 +316,7 @@ class Policy:
                 cur = a.get(LEVEL_FIELD, MISSING)
                 return (MISSING, LEVEL_FIELD) if cur is MISSING else (nxt[cur], None)
 
-            def complete_src(g):
-                return f"{g.const(nxt)}[{g.read(LEVEL_FIELD)}]"
+            complete_src = self._next_of_current_src
         elif spec == "current":
             def resolve(a):
                 cur = a.get(LEVEL_FIELD, MISSING)
@@ -376,7 +376,11 @@ class Policy:
         """Lines binding `rq`, the requested target, in two-valued generated code."""
         return [f"    rq = a.get({TARGET_FIELD!r}, M)",
                 "    if rq is M:",
-                f"        rq = {g.const(self.next_level)}[{g.read(LEVEL_FIELD)}]"]
+                f"        rq = {self._next_of_current_src(g)}"]
+
+    def _next_of_current_src(self, g) -> str:
+        """The level above the (answered) current level, in two-valued generated code."""
+        return f"{g.const(self.next_level)}[{g.read(LEVEL_FIELD)}]"
 
     def _requirement(self, key: str, spec: Mapping, source: str) -> Requirement:
         where = f"{source}: requirements.{key}"

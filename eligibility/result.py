@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from .explanation import fill
 from .expressions import MISSING
-from .runs import PathRun, run_target
+from .runs import PathRun, run_clause, run_target
 
 if TYPE_CHECKING:
     from .policy import Block, Note, Policy, Requirement, Rule
@@ -127,9 +127,9 @@ class Result:
                 key = (id(r), *values)
                 entry = cache.get(key)
                 if entry is None:
-                    entry = cache[key] = _path_entry(p, r, _open_clause(r, a), a)
+                    entry = cache[key] = _path_entry(p, r, run_clause(r, a), a)
             else:
-                clause = _open_clause(r, a)
+                clause = run_clause(r, a)
                 key = (r, clause, *values)
                 entry = cache.get(key)
                 if entry is None:
@@ -199,7 +199,7 @@ class Result:
             clause = path.clause
             key = r
             if status and path.clause_when:
-                clause = clauses.get(id(r)) or _open_clause(r, a)
+                clause = clauses.get(id(r)) or run_clause(r, a)
                 key = (r, clause)
             entry = cache.get(key)
             if entry is None:
@@ -252,12 +252,3 @@ def _path_entry(p: Policy, r: PathRun, clause: str, a: Mapping[str, Any]) -> dic
         "conditions": list(path.provisos),
         "text": f"{path.title}：{fill(p, path.text, a, target, path.target_names)}",
     }
-
-
-def _open_clause(r: PathRun, a: Mapping[str, Any]) -> str:
-    """run_clause for an open run (its context is known)."""
-    path = r[0]
-    for test, clause in path.clause_when:
-        if test.value(a, r[1]):
-            return clause
-    return path.clause
