@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,9 @@ def main() -> None:
                                           args.concurrency, warmup, app.pid))
             print(f"round {n + 1}: " + "  ".join(
                 f"{k} {v[-1]['rps']:.0f} req/s p99 {v[-1]['p99_ms']:.0f} ms "
-                f"{v[-1]['cpu_us']:.0f} us/req" for k, v in results.items()), flush=True)
+                f"{v[-1]['cpu_us']:.0f} us/req" for k, v in results.items())
+                + f"  safe/bare {results['safe'][-1]['rps'] / results['bare'][-1]['rps']:.2f}",
+                flush=True)
     finally:
         stop(app)
         bare.terminate()
@@ -116,6 +119,13 @@ def main() -> None:
         ratio = r["rps"] / best["bare"]["rps"]
         print(f"{name:8}{r['rps']:10.0f}{r['p50_ms']:9.1f}{r['p99_ms']:9.1f}{ratio:8.2f}"
               f"{r['errors']:8d}{r['cpu_us']:15.0f}{r['cpu_us'] / best['bare']['cpu_us']:11.1f}")
+    # The table takes each mode's best round; the per-round figures show the spread.
+    ratios = [s["rps"] / b["rps"] for s, b in
+              zip(results["safe"], results["bare"], strict=True)]
+    p99s = [r["p99_ms"] for r in results["safe"]]
+    print(f"safe, per round: ratio to bare in the same round {min(ratios):.2f}-"
+          f"{max(ratios):.2f} (median {statistics.median(ratios):.2f}), p99 "
+          f"{min(p99s):.1f}-{max(p99s):.1f} ms")
     print(f"({args.requests} requests per run, {args.concurrency} connections, best of "
           f"{args.rounds} interleaved rounds, Redis store, "
           f"{'PostgreSQL' if 'postgres' in env['DATABASE_URL'] else 'SQLite'}, "
