@@ -109,7 +109,20 @@ class Webhook:
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
                                                 actual_size=request.content_length)
-        body = await request.content.read(MAX_BODY + 1)
+        # read(n) returns what has arrived so far, not the whole body: a message the
+        # network delivers in parts (a slow link, chunked transfer) takes several reads.
+        content = request.content
+        body = await content.read(MAX_BODY + 1)
+        if not content.at_eof() and len(body) <= MAX_BODY:
+            parts = [body]
+            size = len(body)
+            while size <= MAX_BODY:
+                part = await content.read(MAX_BODY + 1 - size)
+                if not part:
+                    break
+                parts.append(part)
+                size += len(part)
+            body = b"".join(parts)
         if len(body) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
         if not body.strip():

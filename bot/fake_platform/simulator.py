@@ -265,6 +265,11 @@ class UserSimulator:
             return self._reply(status, raw, attempt, text, timings)
         return SimReply(None, b"", None, self.retries, request_xml=text, timings=timings)
 
+    def read_reply(self, status: int, raw: bytes) -> SimReply:
+        """Read an answer to a push that was sent some other way (a test's raw socket):
+        the same checks and decryption as for the simulator's own pushes."""
+        return self._reply(status, raw, 1, "", [])
+
     def _reply(
         self, status: int, raw: bytes, attempts: int, request_xml: str, timings: list[float]
     ) -> SimReply:
