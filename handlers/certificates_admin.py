@@ -38,6 +38,7 @@ from certificates.import_rows import ALL_LEAGUE_CITIES
 from certificates.importer import ImportReport, Progress, new_import_id
 from certificates.printable import CjkFontNotFound
 from certificates.registry import CommitteeProblem, IssueRefused, RevocationProblem
+from handlers import json_body
 from handlers.admin_auth import (
     REGION_ADMIN,
     Officer,
@@ -73,9 +74,9 @@ class BadInput(Exception):
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput("body", "请求体不是有效的 JSON") from None
+        body = await json_body.read_json(request)
+    except json_body.JsonBodyError as exc:
+        raise BadInput("body", exc.message) from None
     if not isinstance(body, dict):
         raise BadInput("body", "请求体应为 JSON 对象")
     return body

@@ -25,6 +25,7 @@ from aiohttp import web
 from certificates.signing import KeyRing, SigningKeyUnavailable
 from certificates.statement import sign_verdict
 from certificates.status import LEVEL_LABELS, OBTAINED_BY_LABELS, Level, ObtainedBy, Verdict
+from handlers import json_body
 from handlers.certificates_common import (
     AnswerProblem,
     HolderAnswer,
@@ -145,9 +146,9 @@ def _answer(body: Any) -> HolderAnswer:
 async def match(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        return _invalid("body", "请求体不是有效的 JSON")
+        body = await json_body.read_json(request)
+    except json_body.JsonBodyError as exc:
+        return _invalid("body", exc.message)
     try:
         outcome = await verify_and_log(request, token, "api", comparing=True)
         if outcome.certificate_id is None:

@@ -21,7 +21,6 @@ read, and nothing a stranger sends can make it a 500.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -31,6 +30,7 @@ import eligibility
 from bot.appkeys import SETTINGS, STORE
 from bot.ratelimit import enforce
 from eligibility.registry import default_registry
+from handlers import json_body
 from handlers.eligibility_api_limits import LeasedRateLimiter
 from handlers.result_page import page_url, save_page
 
@@ -46,15 +46,6 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     # orjson: the result is ~6 KB of JSON and the stdlib encoder would be half the cost
     return web.Response(body=orjson.dumps(data), status=status, headers=headers,
                         content_type="application/json", charset="utf-8")
-
-
-def _loads(body: bytes) -> Any:
-    """Parse JSON; orjson first (fast), the stdlib for what it refuses but JSON allows
-    (integers beyond 64 bits), so such a value is a 422 naming its field, not a 400."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return json.loads(body)
 
 
 def _errors(status: int, errors: list[dict[str, str]]) -> web.Response:
@@ -118,9 +109,9 @@ async def evaluate_answers(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     try:
-        data = _loads(body)
-    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
-        return _errors(400, [{"field": "body", "message": "请求体不是合法的 JSON"}])
+        data = json_body.loads(body)
+    except json_body.JsonBodyError as exc:
+        return _errors(400, [{"field": "body", "message": exc.message}])
     answers, policy, save, errors = _unpack(data)
     try:
         if errors:  # name the answers' problems too, all in one answer

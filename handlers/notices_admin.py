@@ -20,6 +20,7 @@ from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
 from bot.appkeys import SETTINGS
+from handlers import json_body
 from handlers.admin_auth import Officer, audit, require_role
 from handlers.notices_keys import SCHEDULE, TEMPLATES, wake_delivery
 from models import DeadlineEvent, Notice, NoticeSend
@@ -57,8 +58,8 @@ def ok(data: Any, status: int = 200) -> web.Response:
 
 async def read_json(request: web.Request) -> dict:
     try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError):
+        data = await json_body.read_json(request)
+    except json_body.JsonBodyError:
         data = None
     if not isinstance(data, dict):
         raise web.HTTPUnprocessableEntity(
