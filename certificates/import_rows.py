@@ -25,7 +25,14 @@ Rules per row (the policy clause where there is one):
 * certificate numbers are unique in the file; one ID number has one name in the file;
 * a signing key exists for the issue date (the token is signed with the key valid then).
 
-Messages are Chinese and never contain the ID number.
+Messages are Chinese and never contain the ID number: a cell quoted in a message
+(an unknown series, level, route or committee code) is masked with
+`idcard.mask_id_number` when it looks like one (a CSV exported without quoting shifts
+cells, so the ID number can land in any column), and cut short when long.
+
+Text must hold no control characters (`bad_characters`: C0 controls such as NUL, DEL,
+half surrogate pairs): PostgreSQL refuses NUL in text, and the others are never part of
+a name, number or document. A cell holding one is a row error naming the column.
 """
 
 from __future__ import annotations
@@ -40,7 +47,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from certificates.idcard import InvalidIdNumber, validate_id_number
+from certificates.idcard import (
+    InvalidIdNumber,
+    mask_id_number,
+    normalize_id_number,
+    validate_id_number,
+)
 from certificates.status import (
     LEVEL_LABELS,
     OBTAINED_BY_LABELS,
@@ -54,6 +66,7 @@ from notices.series import SERIES
 
 __all__ = [
     "ALL_LEAGUE_CITIES",
+    "BAD_CHARACTERS",
     "COLUMNS",
     "CommitteeRef",
     "FileProblem",
@@ -61,7 +74,9 @@ __all__ = [
     "RowError",
     "estimate_rows",
     "RowValidator",
+    "bad_characters",
     "parse_date",
+    "quote_cell",
     "read_rows",
 ]
 
@@ -125,8 +140,38 @@ MAX_TEXT = {"number": 64, "name": 64, "specialty": 64, "qualification": 64,
             "approval_document": 128, "original_issuer": 128, "original_number": 64}
 
 
+# C0 controls, DEL and lone surrogates; `_LINE_CONTROLS` lets tab and line breaks through.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+BAD_CHARACTERS = "含有控制字符（如NUL），请删除后重新填写"
+_ID_LIKE = re.compile(r"\d{14,}[\dX]")  # 15- and 18-character ID numbers, typos included
+_QUOTE_MAX = 32
+
+
+def bad_characters(text: str, *, line_breaks: bool = False) -> bool:
+    """True if `text` holds a control character (NUL and the other C0 controls, DEL) or
+    half a surrogate pair; with `line_breaks`, tab, CR and LF are allowed (free text)."""
+    return (_LINE_CONTROLS if line_breaks else _CONTROLS).search(text) is not None
+
+
+def quote_cell(value: str) -> str:
+    """A cell's value as it may appear in a message: masked if it looks like an ID
+    number (`mask_id_number`), cut to `_QUOTE_MAX` characters, controls replaced."""
+    if _ID_LIKE.search(normalize_id_number(value)):
+        value = mask_id_number(value)
+    if len(value) > _QUOTE_MAX:
+        value = value[:_QUOTE_MAX] + "…"
+    return _CONTROLS.sub("\ufffd", value)
+
+
 class FileProblem(ValueError):
-    """The file as a whole cannot be read (format, encoding, header). Chinese message."""
+    """The file as a whole cannot be read (format, encoding, header). Chinese message;
+    `row` and `field` name the spreadsheet row and the column key when known."""
+
+    def __init__(self, message: str, *, row: int | None = None, field: str = "") -> None:
+        super().__init__(message)
+        self.row = row
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +276,9 @@ class RowValidator:
 
         values = {key: _clean(raw.get(key)) for key, _, _ in COLUMNS}
         for key, label, required in COLUMNS:
+            if bad_characters(values[key]):
+                err(key, f"{label}{BAD_CHARACTERS}")
+                values[key] = _CONTROLS.sub("", values[key])
             if required and not values[key] and key not in ("approved_on", "issued_on"):
                 err(key, f"{label}不能为空")
         for key, limit in MAX_TEXT.items():
@@ -264,13 +312,14 @@ class RowValidator:
 
         series = SERIES_BY_ANY.get(values["series"]) if values["series"] else None
         if values["series"] and series is None:
-            err("series", f"未知的职称系列“{values['series']}”")
+            err("series", f"未知的职称系列“{quote_cell(values['series'])}”")
         level = LEVEL_BY_ANY.get(values["level"]) if values["level"] else None
         if values["level"] and level is None:
-            err("level", f"未知的级别“{values['level']}”（应为正高级、副高级、中级、助理级或员级）")
+            err("level", f"未知的级别“{quote_cell(values['level'])}”"
+                         "（应为正高级、副高级、中级、助理级或员级）")
         obtained_by = OBTAINED_BY_ANY.get(values["obtained_by"]) if values["obtained_by"] else None
         if values["obtained_by"] and obtained_by is None:
-            err("obtained_by", f"未知的取得方式“{values['obtained_by']}”")
+            err("obtained_by", f"未知的取得方式“{quote_cell(values['obtained_by'])}”")
 
         approved_on = parse_date(raw.get("approved_on"))
         issued_on = parse_date(raw.get("issued_on"))
@@ -291,7 +340,7 @@ class RowValidator:
         if code:
             committee = self.committees.get(code)
             if committee is None:
-                err("committee", f"未知的评委会代码“{code}”")
+                err("committee", f"未知的评委会代码“{quote_cell(code)}”")
         elif obtained_by is not None and obtained_by.requires_committee:
             err("committee", f"取得方式为{OBTAINED_BY_LABELS[obtained_by]}时必须填写评委会代码")
         if committee is not None:
@@ -355,13 +404,83 @@ def _decode(data: bytes) -> str:
     raise FileProblem("无法识别文件编码，请另存为 UTF-8 编码的 CSV 文件")
 
 
+class _Lines:
+    """The lines of a text for `csv.reader`, counting the characters handed out, so the
+    start of the record the reader is about to parse is known (`consumed`)."""
+
+    def __init__(self, text: str) -> None:
+        self._lines = iter(io.StringIO(text, newline=""))
+        self.consumed = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.consumed += len(line)
+        return line
+
+
+def _overlong_field(text: str, limit: int) -> int | None:
+    """The index of the first field longer than `limit` in the CSV record at the start of
+    `text` (the excel dialect `csv.reader` uses), or None if there is none."""
+    index, length, state = 0, 0, "start"  # start | plain | quoted | quote_in_quoted
+    for ch in text:
+        if state == "quoted":
+            if ch == '"':
+                state = "quote_in_quoted"
+                continue
+        elif ch in "\r\n":
+            return None
+        elif ch == "," and state != "quoted":
+            index, length, state = index + 1, 0, "start"
+            continue
+        elif state == "start" and ch == '"':
+            state = "quoted"
+            continue
+        elif state == "quote_in_quoted" and ch == '"':
+            state = "quoted"
+        else:
+            state = "plain"
+        length += 1
+        if length > limit:
+            return index
+    return None
+
+
+def _unreadable_record(text: str, row: int, keys: list[str | None], exc: csv.Error) -> FileProblem:
+    """The FileProblem for a record `csv.reader` refused (`text` starts at the record)."""
+    limit = csv.field_size_limit()
+    if "field larger than field limit" not in str(exc):
+        return FileProblem(f"第{row}行无法按 CSV 格式读取，请检查该行后重新导出", row=row)
+    index = _overlong_field(text, limit)
+    key = keys[index] if index is not None and index < len(keys) else None
+    where = f"第{row}行“{FIELD_LABELS[key]}”列" if key else f"第{row}行有单元格"
+    return FileProblem(
+        f"{where}超过{limit}个字符，无法读取（常见原因：单元格中有未配对的英文引号）。"
+        "请改正后重新导出，整个文件未导入", row=row, field=key or "")
+
+
 def _csv_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(io.StringIO(_decode(data), newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise FileProblem("文件是空的")
-    keys = _header_keys(header)
-    for n, cells in enumerate(reader, start=2):
+    text = _decode(data)
+    lines = _Lines(text)
+    reader = csv.reader(lines)
+    keys: list[str | None] = []
+    n = 0
+    while True:
+        n += 1  # the spreadsheet row (record) the reader parses next
+        start = lines.consumed
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            raise _unreadable_record(text[start:], n, keys, exc) from None
+        if cells is None:
+            if n == 1:
+                raise FileProblem("文件是空的")
+            return
+        if n == 1:
+            keys = _header_keys(cells)
+            continue
         if not any(c.strip() for c in cells):
             continue
         yield n, {k: v for k, v in zip(keys, cells, strict=False) if k}

@@ -337,8 +337,8 @@ async def run_import(
             prepared = await asyncio.get_running_loop().run_in_executor(None, stage_one)
         else:
             prepared = stage_one()
-    except FileProblem as exc:
-        err = RowError(1, "", str(exc))
+    except FileProblem as exc:  # also a record the CSV reader refused: its row and column
+        err = RowError(exc.row or 1, exc.field, str(exc))
         return ImportReport(False, 0, 0, 1, [err], import_id, message=str(exc))
     if prepared.total == 0:
         msg = "文件中没有数据行"

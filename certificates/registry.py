@@ -38,7 +38,13 @@ from bot.storage.base import StateStore
 from certificates.clock import add_years, china_today
 from certificates.hotpath import BatchedLoads, LocalRecords, SharedCounters
 from certificates.idcard import mask_id_number, mask_name
-from certificates.import_rows import ALL_LEAGUE_CITIES, RowError
+from certificates.import_rows import (
+    ALL_LEAGUE_CITIES,
+    BAD_CHARACTERS,
+    RowError,
+    bad_characters,
+    quote_cell,
+)
 from certificates.importer import (
     ImportReport,
     committee_ref,
@@ -48,7 +54,13 @@ from certificates.personal_data import PersonalDataCipher
 from certificates.printable import PrintableCertificate, find_cjk_font, render_pdf, render_png
 from certificates.qr import QrRenderer
 from certificates.qr_backfill import QrBackfill
-from certificates.signing import InvalidToken, KeyRing, VerifiedToken, token_parts
+from certificates.signing import (
+    InvalidToken,
+    KeyRing,
+    VerifiedToken,
+    is_public_id,
+    token_parts,
+)
 from certificates.status import (
     FILING_MAX_YEARS,
     LEVEL_LABELS,
@@ -73,6 +85,7 @@ from models import (
     ReviewCommittee,
     WechatUser,
 )
+from notices.league_cities import LEAGUE_CITY_BY_CODE
 from notices.series import SERIES
 
 __all__ = [
@@ -342,6 +355,26 @@ def record_of(cert: Certificate, revocation: CertificateRevocation | None) -> Ce
     )
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _committee_text(data: dict[str, Any], field: str, limit: int, label: str) -> str:
+    """A committee's text field, stripped ("" when absent); CommitteeProblem naming the
+    field when it is not text, too long or holds control characters."""
+    value = data.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise CommitteeProblem(field, f"{label}应为文字")
+    if bad_characters(value):
+        raise CommitteeProblem(field, f"{label}{BAD_CHARACTERS}")
+    value = value.strip()
+    if len(value) > limit:
+        raise CommitteeProblem(field, f"{label}过长（最多{limit}个字符）")
+    return value
+
+
 class CertificateService:
     """Everything certificates need from the database, with one set of keys and a clock.
 
@@ -381,21 +414,38 @@ class CertificateService:
 
     async def add_committee(self, data: dict[str, Any]) -> ReviewCommittee:
         """Register a committee and its filing; refuses a filing longer than 3 years
-        (二(六)2) and unknown series or levels."""
-        series = [SERIES.get(s, s) for s in data.get("series") or []]
-        unknown = [s for s in series if s not in SERIES.values()]
+        (二(六)2), unknown series, levels or league city, over-long or non-text values,
+        and control characters (CommitteeProblem naming the field)."""
+        raw_series, raw_levels = data.get("series") or [], data.get("levels") or []
+        if not _strings(raw_series):
+            raise CommitteeProblem("series", "职称系列应为系列名称的列表，如 [\"工程技术\"]")
+        if not _strings(raw_levels):
+            raise CommitteeProblem("levels", "评审级别应为级别代码的列表，如 [\"senior_deputy\"]")
+        series = [SERIES.get(s, s) for s in raw_series]
+        unknown = [quote_cell(s) for s in series if s not in SERIES.values()]
         if not series or unknown:
             missing = "、".join(unknown) or "（空）"
             raise CommitteeProblem("series", f"未知或缺少职称系列：{missing}")
         try:
-            levels = sorted({Level(v).value for v in data.get("levels") or []})
+            levels = sorted({Level(v).value for v in raw_levels})
         except ValueError:
             raise CommitteeProblem("levels", "级别应为 senior_full、senior_deputy、"
                                              "intermediate、assistant 或 junior") from None
         if not levels:
             raise CommitteeProblem("levels", "至少需要一个评审级别")
+        code = _committee_text(data, "code", 32, "评委会代码")
+        name = _committee_text(data, "name", 128, "评委会名称")
+        if not code:
+            raise CommitteeProblem("code", "评委会代码不能为空，最多32个字符")
+        if not name:
+            raise CommitteeProblem("name", "评委会名称不能为空")
+        built_by = _committee_text(data, "built_by", 128, "组建单位") or "未填写"
+        league_city = _committee_text(data, "league_city", 32, "盟市代码") or None
+        if league_city is not None and league_city not in LEAGUE_CITY_BY_CODE:
+            raise CommitteeProblem("league_city", "未知的盟市代码，应为 "
+                                   + "、".join(LEAGUE_CITY_BY_CODE) + " 之一；自治区级评委会不填")
+        number = _committee_text(data, "filing_number", 64, "备案编号") or None
         filed_on, valid_until = data.get("filed_on"), data.get("valid_until")
-        number = data.get("filing_number") or None
         if number or filed_on or valid_until:
             if not (number and filed_on and valid_until):
                 raise CommitteeProblem("filing_number", "备案编号、备案日期和有效期须同时填写")
@@ -405,16 +455,10 @@ class CertificateService:
                 raise CommitteeProblem(
                     "valid_until", f"评委会备案有效期不得超过{FILING_MAX_YEARS}年（二(六)2）"
                 )
-        code, name = str(data.get("code") or "").strip(), str(data.get("name") or "").strip()
-        if not code or len(code) > 32:
-            raise CommitteeProblem("code", "评委会代码不能为空，最多32个字符")
-        if not name:
-            raise CommitteeProblem("name", "评委会名称不能为空")
         try:
             return await ReviewCommittee.create(
-                code=code, name=name, series=series, levels=levels,
-                built_by=str(data.get("built_by") or "").strip() or "未填写",
-                league_city=data.get("league_city") or None, filing_number=number,
+                code=code, name=name, series=series, levels=levels, built_by=built_by,
+                league_city=league_city, filing_number=number,
                 filed_on=filed_on, valid_until=valid_until,
                 self_review=bool(data.get("self_review")),
             )
@@ -604,7 +648,12 @@ class CertificateService:
     async def revoke(self, public_id: str, *, revoked_on: date, reason: str, document: str,
                      actor: str, blacklist: bool = True) -> CertificateRevocation:
         """Revoke (二(一)5) and, for fraud, put the holder on the blacklist for five years."""
-        cert = await Certificate.get_or_none(public_id=public_id)
+        for field, value in (("reason", reason), ("document", document)):
+            if bad_characters(value, line_breaks=field == "reason"):
+                raise RevocationProblem(field, f"{'撤销原因' if field == 'reason' else '撤销文件'}"
+                                               f"{BAD_CHARACTERS}")
+        cert = (await Certificate.get_or_none(public_id=public_id)
+                if is_public_id(public_id) else None)
         if cert is None:
             raise RevocationProblem("certificate_not_found", "没有这张证书")
         if revoked_on < cert.issued_on:

@@ -4,7 +4,9 @@
   league city), ``GET /api/v1/admin/committees``;
 * issue one certificate: ``POST /api/v1/admin/certificates``; details
   ``GET /api/v1/admin/certificates/{public_id}``; printable page
-  ``GET /api/v1/admin/certificates/{public_id}/printable.pdf`` (or ``.png``);
+  ``GET /api/v1/admin/certificates/{public_id}/printable.pdf`` (or ``.png``); a
+  league-city officer sees only certificates of their own league city's committees
+  (403 otherwise, as for binding codes);
 * import: ``POST /api/v1/admin/certificates/imports?filename=F.csv`` with the file as
   the body (CSV or XLSX, up to 64 MB) starts a job and answers 202 with its URL;
   ``GET /api/v1/admin/certificates/imports/{id}`` shows progress and, at the end, the
@@ -17,6 +19,7 @@
   once and, with ``send_to_openid``, sends it to that WeChat user.
 
 Bad input answers 422 ``{"errors": [{"field", "message"}]}``; nothing is half-written.
+Text holding control characters (NUL and the other C0 controls) is bad input.
 ID numbers in requests are never echoed, logged or audited.
 """
 
@@ -34,10 +37,11 @@ from aiohttp import web
 from bot.appkeys import BACKGROUND, CLIENT, SETTINGS, STORE
 from bot.wechat_client import WeChatAPIError
 from certificates.idcard import InvalidIdNumber, mask_name, validate_id_number
-from certificates.import_rows import ALL_LEAGUE_CITIES
+from certificates.import_rows import ALL_LEAGUE_CITIES, BAD_CHARACTERS, bad_characters
 from certificates.importer import ImportReport, Progress, new_import_id
 from certificates.printable import CjkFontNotFound
 from certificates.registry import CommitteeProblem, IssueRefused, RevocationProblem
+from certificates.signing import is_public_id
 from handlers import json_body
 from handlers.admin_auth import (
     REGION_ADMIN,
@@ -94,12 +98,14 @@ def _date(body: dict[str, Any], field: str, *, required: bool = True) -> date | 
         raise BadInput(field, "应为 YYYY-MM-DD 格式的日期") from None
 
 
-def _text(body: dict[str, Any], field: str, limit: int) -> str:
+def _text(body: dict[str, Any], field: str, limit: int, *, line_breaks: bool = False) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         raise BadInput(field, "不能为空")
     if len(value) > limit:
         raise BadInput(field, f"最多{limit}个字符")
+    if bad_characters(value, line_breaks=line_breaks):
+        raise BadInput(field, BAD_CHARACTERS)
     return value.strip()
 
 
@@ -109,6 +115,15 @@ def _officer(request: web.Request) -> Officer:
 
 def _scope(officer: Officer) -> str:
     return ALL_LEAGUE_CITIES if officer.is_region_admin else str(officer.league_city)
+
+
+async def _covers(officer: Officer, **certificates: Any) -> bool:
+    """May `officer` act on what the certificates matching `certificates` (ORM filter)
+    stand for? Region administrators always; a league-city officer only if one of them
+    was reviewed by a committee of their own league city."""
+    return officer.is_region_admin or await Certificate.filter(
+        **certificates, committee__league_city=officer.league_city
+    ).exists()
 
 
 def _bad_input_guard(handler):
@@ -189,6 +204,8 @@ async def issue(request: web.Request) -> web.Response:
 async def start_import(request: web.Request) -> web.Response:
     """The file is the request body; `filename` (query) tells CSV from XLSX."""
     filename = request.query.get("filename", "upload.csv")
+    if len(filename) > 255 or bad_characters(filename):
+        return _errors(("filename", "文件名过长或含有控制字符，请改名后重新上传"))
     chunks, size = [], 0
     while True:
         chunk = await request.content.read(1 << 20)
@@ -286,12 +303,20 @@ async def import_status(request: web.Request) -> web.Response:
     return _json(job)
 
 
+def _public_id_error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"errors": [{"field": "public_id", "message": message}]},
+                                  ensure_ascii=False), content_type="application/json")
+
+
 async def _certificate(request: web.Request) -> Certificate:
-    cert = await Certificate.get_or_none(public_id=request.match_info["public_id"])
+    """The certificate of the path; 404 if there is none, 403 if the officer's league
+    city did not review it (the check `binding_code` applies: `_covers`)."""
+    public_id = request.match_info["public_id"]
+    cert = await Certificate.get_or_none(public_id=public_id) if is_public_id(public_id) else None
     if cert is None:
-        raise web.HTTPNotFound(text=json.dumps({"errors": [
-            {"field": "public_id", "message": "没有这张证书"}]}, ensure_ascii=False),
-            content_type="application/json")
+        raise _public_id_error(web.HTTPNotFound, "没有这张证书")
+    if not await _covers(_officer(request), id=cert.id):
+        raise _public_id_error(web.HTTPForbidden, "该证书不是本盟市评委会评审的证书")
     return cert
 
 
@@ -342,7 +367,8 @@ async def printable(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     body = await _body(request)
     revoked_on = _date(body, "revoked_on")
-    reason, document = _text(body, "reason", 500), _text(body, "document", 128)
+    reason = _text(body, "reason", 500, line_breaks=True)
+    document = _text(body, "document", 128)
     blacklist = body.get("blacklist", True)
     if not isinstance(blacklist, bool):
         raise BadInput("blacklist", "应为 true 或 false")
@@ -383,7 +409,8 @@ async def add_blacklist(request: web.Request) -> web.Response:
     service = request.app[CERTS]
     id_number = _id_number(body, service.today())
     entered_on = _date(body, "entered_on")
-    reason, document = _text(body, "reason", 500), _text(body, "document", 128)
+    reason = _text(body, "reason", 500, line_breaks=True)
+    document = _text(body, "document", 128)
     person = await service.person_by_id_number(id_number)
     if person is None:
         raise BadInput("id_number", "人才信息库中没有该身份证号码")
@@ -422,9 +449,7 @@ async def binding_code(request: web.Request) -> web.Response:
     person = await service.person_by_id_number(_id_number(body, service.today()))
     if person is None:
         raise BadInput("id_number", "人才信息库中没有该身份证号码")
-    if not officer.is_region_admin and not await Certificate.filter(
-        person_id=person.id, committee__league_city=officer.league_city
-    ).exists():
+    if not await _covers(officer, person_id=person.id):
         return _errors(("id_number", "该人员没有本盟市评委会评审的证书"), status=403)
     openid = body.get("send_to_openid")
     if openid is not None and (not isinstance(openid, str) or not 1 <= len(openid) <= 64):
