@@ -30,9 +30,10 @@ Messages are Chinese and never contain the ID number: a cell quoted in a message
 `idcard.mask_id_number` when it looks like one (a CSV exported without quoting shifts
 cells, so the ID number can land in any column), and cut short when long.
 
-Text must hold no control characters (`bad_characters`: C0 controls such as NUL, DEL,
-half surrogate pairs): PostgreSQL refuses NUL in text, and the others are never part of
-a name, number or document. A cell holding one is a row error naming the column.
+Text must hold no control characters (`notices.text.has_control_chars`: C0 controls such
+as NUL, DEL, half surrogate pairs): PostgreSQL refuses NUL in text, and the others are
+never part of a name, number or document. A cell holding one is a row error naming the
+column.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from certificates.status import (
     filing_problems,
 )
 from notices.series import SERIES
+from notices.text import has_control_chars, without_control_chars
 
 __all__ = [
     "ALL_LEAGUE_CITIES",
@@ -74,7 +76,6 @@ __all__ = [
     "RowError",
     "estimate_rows",
     "RowValidator",
-    "bad_characters",
     "parse_date",
     "quote_cell",
     "read_rows",
@@ -140,18 +141,9 @@ MAX_TEXT = {"number": 64, "name": 64, "specialty": 64, "qualification": 64,
             "approval_document": 128, "original_issuer": 128, "original_number": 64}
 
 
-# C0 controls, DEL and lone surrogates; `_LINE_CONTROLS` lets tab and line breaks through.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_LINE_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 BAD_CHARACTERS = "含有控制字符（如NUL），请删除后重新填写"
 _ID_LIKE = re.compile(r"\d{14,}[\dX]")  # 15- and 18-character ID numbers, typos included
 _QUOTE_MAX = 32
-
-
-def bad_characters(text: str, *, line_breaks: bool = False) -> bool:
-    """True if `text` holds a control character (NUL and the other C0 controls, DEL) or
-    half a surrogate pair; with `line_breaks`, tab, CR and LF are allowed (free text)."""
-    return (_LINE_CONTROLS if line_breaks else _CONTROLS).search(text) is not None
 
 
 def quote_cell(value: str) -> str:
@@ -161,7 +153,7 @@ def quote_cell(value: str) -> str:
         value = mask_id_number(value)
     if len(value) > _QUOTE_MAX:
         value = value[:_QUOTE_MAX] + "…"
-    return _CONTROLS.sub("\ufffd", value)
+    return without_control_chars(value, "\ufffd")
 
 
 class FileProblem(ValueError):
@@ -276,9 +268,9 @@ class RowValidator:
 
         values = {key: _clean(raw.get(key)) for key, _, _ in COLUMNS}
         for key, label, required in COLUMNS:
-            if bad_characters(values[key]):
+            if has_control_chars(values[key]):
                 err(key, f"{label}{BAD_CHARACTERS}")
-                values[key] = _CONTROLS.sub("", values[key])
+                values[key] = without_control_chars(values[key])
             if required and not values[key] and key not in ("approved_on", "issued_on"):
                 err(key, f"{label}不能为空")
         for key, limit in MAX_TEXT.items():

@@ -42,7 +42,6 @@ from certificates.import_rows import (
     ALL_LEAGUE_CITIES,
     BAD_CHARACTERS,
     RowError,
-    bad_characters,
     quote_cell,
 )
 from certificates.importer import (
@@ -87,6 +86,7 @@ from models import (
 )
 from notices.league_cities import LEAGUE_CITY_BY_CODE
 from notices.series import SERIES
+from notices.text import has_control_chars
 
 __all__ = [
     "BLACKLIST_YEARS",
@@ -367,7 +367,7 @@ def _committee_text(data: dict[str, Any], field: str, limit: int, label: str) ->
         return ""
     if not isinstance(value, str):
         raise CommitteeProblem(field, f"{label}应为文字")
-    if bad_characters(value):
+    if has_control_chars(value):
         raise CommitteeProblem(field, f"{label}{BAD_CHARACTERS}")
     value = value.strip()
     if len(value) > limit:
@@ -649,7 +649,7 @@ class CertificateService:
                      actor: str, blacklist: bool = True) -> CertificateRevocation:
         """Revoke (二(一)5) and, for fraud, put the holder on the blacklist for five years."""
         for field, value in (("reason", reason), ("document", document)):
-            if bad_characters(value, line_breaks=field == "reason"):
+            if has_control_chars(value, multiline=field == "reason"):
                 raise RevocationProblem(field, f"{'撤销原因' if field == 'reason' else '撤销文件'}"
                                                f"{BAD_CHARACTERS}")
         cert = (await Certificate.get_or_none(public_id=public_id)

@@ -37,7 +37,7 @@ from aiohttp import web
 from bot.appkeys import BACKGROUND, CLIENT, SETTINGS, STORE
 from bot.wechat_client import WeChatAPIError
 from certificates.idcard import InvalidIdNumber, mask_name, validate_id_number
-from certificates.import_rows import ALL_LEAGUE_CITIES, BAD_CHARACTERS, bad_characters
+from certificates.import_rows import ALL_LEAGUE_CITIES, BAD_CHARACTERS
 from certificates.importer import ImportReport, Progress, new_import_id
 from certificates.printable import CjkFontNotFound
 from certificates.registry import CommitteeProblem, IssueRefused, RevocationProblem
@@ -52,6 +52,7 @@ from handlers.admin_auth import (
 )
 from handlers.certificates_keys import CERT_BINDING, CERTS
 from models import BlacklistEntry, Certificate, ReviewCommittee
+from notices.text import has_control_chars
 
 log = logging.getLogger("handlers.certificates_admin")
 routes = web.RouteTableDef()
@@ -98,13 +99,13 @@ def _date(body: dict[str, Any], field: str, *, required: bool = True) -> date | 
         raise BadInput(field, "应为 YYYY-MM-DD 格式的日期") from None
 
 
-def _text(body: dict[str, Any], field: str, limit: int, *, line_breaks: bool = False) -> str:
+def _text(body: dict[str, Any], field: str, limit: int, *, multiline: bool = False) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         raise BadInput(field, "不能为空")
     if len(value) > limit:
         raise BadInput(field, f"最多{limit}个字符")
-    if bad_characters(value, line_breaks=line_breaks):
+    if has_control_chars(value, multiline=multiline):
         raise BadInput(field, BAD_CHARACTERS)
     return value.strip()
 
@@ -204,7 +205,7 @@ async def issue(request: web.Request) -> web.Response:
 async def start_import(request: web.Request) -> web.Response:
     """The file is the request body; `filename` (query) tells CSV from XLSX."""
     filename = request.query.get("filename", "upload.csv")
-    if len(filename) > 255 or bad_characters(filename):
+    if len(filename) > 255 or has_control_chars(filename):
         return _errors(("filename", "文件名过长或含有控制字符，请改名后重新上传"))
     chunks, size = [], 0
     while True:
@@ -367,7 +368,7 @@ async def printable(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     body = await _body(request)
     revoked_on = _date(body, "revoked_on")
-    reason = _text(body, "reason", 500, line_breaks=True)
+    reason = _text(body, "reason", 500, multiline=True)
     document = _text(body, "document", 128)
     blacklist = body.get("blacklist", True)
     if not isinstance(blacklist, bool):
@@ -409,7 +410,7 @@ async def add_blacklist(request: web.Request) -> web.Response:
     service = request.app[CERTS]
     id_number = _id_number(body, service.today())
     entered_on = _date(body, "entered_on")
-    reason = _text(body, "reason", 500, line_breaks=True)
+    reason = _text(body, "reason", 500, multiline=True)
     document = _text(body, "document", 128)
     person = await service.person_by_id_number(id_number)
     if person is None:

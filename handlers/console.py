@@ -22,9 +22,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from bot.appkeys import SETTINGS, STORE
-from bot.ratelimit import RateLimiter, enforce
-from handlers.admin_auth import Officer, audit, authenticate, bearer
+from bot.appkeys import SETTINGS
+from handlers.admin_auth import Officer, audit, authenticate, bearer, count_auth_failure
 from handlers.notices_admin import (
     broadcast,
     create_from,
@@ -32,6 +31,7 @@ from handlers.notices_admin import (
     draft_summary,
     may_see,
     notice_dict,
+    row_id,
     send_dict,
     visible_notices,
 )
@@ -92,10 +92,21 @@ def add_security_headers(response: web.StreamResponse) -> None:
 
 
 async def page_officer(request: web.Request) -> Officer:
-    """The logged-in officer, or a redirect to the login page."""
-    officer = await authenticate(bearer(request))
+    """The logged-in officer, or a redirect to the login page.
+
+    A token that does not authenticate counts against the same per-IP budget as the API's
+    (429 past it), so the cookie is no way around that limit; the redirect drops the cookie,
+    so an expired or revoked session costs one count, not one per page. No token at all is
+    simply not logged in."""
+    token = bearer(request)
+    officer = await authenticate(token)
     if officer is None:
-        raise web.HTTPSeeOther("/console/login")
+        if token:
+            await count_auth_failure(request)
+        redirect = web.HTTPSeeOther("/console/login")
+        if COOKIE in request.cookies:
+            redirect.del_cookie(COOKIE, path="/")
+        raise redirect
     request["officer"] = officer
     return officer
 
@@ -135,8 +146,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     token = str(form.get("token", "")).strip()
     officer = await authenticate(token)
     if officer is None:
-        await enforce(request, RateLimiter(request.app[STORE]), "admin-auth-fail",
-                      limit=20, window=60)
+        await count_auth_failure(request)
         return render(request, "login.html", {"error": "令牌无效或已停用，请核对后重试。"},
                       status=401)
     request["officer"] = officer
@@ -249,10 +259,8 @@ async def new_notice(request: web.Request) -> web.StreamResponse:
 
 
 async def _notice_or_404(officer: Officer, request: web.Request) -> Notice:
-    try:
-        notice = await Notice.get_or_none(id=int(request.match_info["id"]))
-    except ValueError:
-        notice = None
+    notice_id = row_id(request.match_info["id"])
+    notice = await Notice.get_or_none(id=notice_id) if notice_id else None
     if notice is None:
         raise web.HTTPNotFound(text="没有找到该通知。")
     if not may_see(officer, notice):
@@ -289,10 +297,8 @@ async def send_notice(request: web.Request) -> web.StreamResponse:
 
 async def send_page(request: web.Request) -> web.StreamResponse:
     officer = await page_officer(request)
-    try:
-        send = await NoticeSend.get_or_none(id=int(request.match_info["id"]))
-    except ValueError:
-        send = None
+    send_id = row_id(request.match_info["id"])
+    send = await NoticeSend.get_or_none(id=send_id) if send_id else None
     if send is None:
         raise web.HTTPNotFound(text="没有找到该发送任务。")
     notice = await Notice.get_or_none(id=send.notice_id) if send.notice_id else None
@@ -320,10 +326,8 @@ async def objections_page(request: web.Request) -> web.StreamResponse:
 
 
 async def _objection_or_404(officer: Officer, request: web.Request) -> tuple[Objection, Notice]:
-    try:
-        objection = await Objection.get_or_none(id=int(request.match_info["id"]))
-    except ValueError:
-        objection = None
+    objection_id = row_id(request.match_info["id"])
+    objection = await Objection.get_or_none(id=objection_id) if objection_id else None
     if objection is None:
         raise web.HTTPNotFound(text="没有找到该异议。")
     notice = await Notice.get(id=objection.notice_id)
@@ -343,15 +347,21 @@ async def objection_page(request: web.Request, error: str | None = None,
     }, status=status)
 
 
+def _form_text(form: dict[str, Any], key: str) -> str:
+    """A text field of a posted form; "" for an uploaded file (str() would store its repr)."""
+    value = form.get(key, "")
+    return value if isinstance(value, str) else ""
+
+
 async def objection_action(request: web.Request) -> web.StreamResponse:
     officer = await page_officer(request)
     objection, _ = await _objection_or_404(officer, request)
     form = await checked_form(request)
     try:
         if request.match_info["action"] == "assign":
-            await do_assign(request, objection, str(form.get("assignee", "")))
+            await do_assign(request, objection, _form_text(form, "assignee"))
         else:
-            await do_close(request, officer, objection, str(form.get("resolution", "")))
+            await do_close(request, officer, objection, _form_text(form, "resolution"))
     except ObjectionRefused as exc:
         return await objection_page(request, exc.message, status=422)
     raise web.HTTPSeeOther(f"/console/objections/{objection.id}")

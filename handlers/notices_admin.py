@@ -191,11 +191,25 @@ def send_dict(send: NoticeSend, progress: outbox.Progress) -> dict:
             "created_at": send.created_at, "progress": progress.as_dict()}
 
 
+MAX_ROW_ID = 2**31 - 1  # the id columns are 32-bit integers (PostgreSQL `integer`)
+
+
+def row_id(text: str) -> int | None:
+    """A row id from a URL path, or None when no row can have it (then: not found).
+
+    Why not int(): it takes "+5", " 5", "1_0" and non-ASCII digits, and an id beyond the
+    database's integer is an error on PostgreSQL (a 500), not an empty result."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ROW_ID else None
+
+
 def _int(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError:
-        raise json_error(404, "not_found", "没有找到。") from None
+    value = row_id(request.match_info[name])
+    if value is None:
+        raise json_error(404, "not_found", "没有找到。")
+    return value
 
 
 # --- API handlers -------------------------------------------------------------------------
@@ -312,19 +326,25 @@ async def set_event(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     policy = raw.get("policy") or settings.notices_policy
     errors: list[FieldError] = []
+    if not isinstance(policy, str):
+        return unprocessable([FieldError("policy", "政策代码应为文字。")])
     try:
-        plan = request.app[SCHEDULE].policy(str(policy))
+        plan = request.app[SCHEDULE].policy(policy)
     except UnknownPolicy as exc:
         return unprocessable([FieldError("policy", str(exc))])
+    # Each value is checked to be a string before it is looked up: a list is not hashable.
     code = raw.get("code")
-    if code not in plan.events:
+    if not isinstance(code, str) or code not in plan.events:
         known = "、".join(f"{k}（{v}）" for k, v in plan.events.items())
         errors.append(FieldError("code", f"未知的事件，可用：{known}。"))
     series = raw.get("series") or "*"
-    if series != "*" and series not in SERIES:
+    if not isinstance(series, str) or (series != "*" and series not in SERIES):
         errors.append(FieldError("series", "未知的职称系列代码；面向所有系列请填“*”。"))
+    value = raw.get("date")
     try:
-        day = date.fromisoformat(str(raw.get("date")))
+        if not isinstance(value, str):
+            raise ValueError
+        day = date.fromisoformat(value)
     except ValueError:
         errors.append(FieldError("date", "日期应为 YYYY-MM-DD 格式。"))
     if errors:

@@ -6,7 +6,13 @@ form gets a 403; the record (who, what was tried, when, from where) is what lets
 administrator notice a misused token. Successful actions are audited where they happen
 (notices_admin, notices_objections, console); `audited` adds only the 403s, on the
 notices feature's paths (applied by handlers.path_middleware), after authentication (a 401
-has no "who" and is rate limited).
+has no "who" and is rate limited). The certificate admin paths (handlers.certificates_admin:
+committees, certificates, blacklist, talent binding codes) are covered the same way: an
+officer's 403 there (a region-admin-only action, another league city's person) is as
+telling as one on a notice.
+
+The target is the path as sent (percent-encoded, cut to the column's 200 characters): a
+decoded path may hold a NUL, which PostgreSQL cannot store, and a long one would not fit.
 """
 
 from __future__ import annotations
@@ -20,19 +26,32 @@ from handlers.admin_auth import audit
 AUDITED_PREFIXES = (
     "/api/v1/admin/notices", "/api/v1/admin/sends", "/api/v1/admin/objections",
     "/api/v1/admin/deadlines", "/api/v1/admin/deadline-events", "/console/",
+    # handlers.certificates_admin
+    "/api/v1/admin/committees", "/api/v1/admin/certificates", "/api/v1/admin/blacklist",
+    "/api/v1/admin/talent",
 )
+TARGET_MAX = 200  # models.AuditLog.target
 
 
 def _error_code(text: str | None) -> str | None:
+    """The refusal's code: `error` of problem JSON, or the first field of a 422-shaped
+    `{"errors": [...]}` body (the certificate admin's 403s)."""
     try:
         body = json.loads(text or "")
     except ValueError:
         return None
-    return body.get("error") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    if body.get("error") is not None:
+        return body["error"]
+    errors = body.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    return first.get("field") if isinstance(first, dict) else None
 
 
 async def _record(request: web.Request, text: str | None) -> None:
-    await audit(request, "refused", target=f"{request.method} {request.path}",
+    target = f"{request.method} {request.rel_url.raw_path}"[:TARGET_MAX]
+    await audit(request, "refused", target=target,
                 detail={"status": 403, "error": _error_code(text)})
 
 

@@ -18,12 +18,13 @@ from handlers.notices_admin import (
     ok,
     read_json,
     request_officer,
+    row_id,
     unprocessable,
 )
 from handlers.notices_keys import TEMPLATES, wake_delivery
 from models import Notice, Objection
 from notices.errors import FieldError
-from notices.objections import STATUSES, ObjectionRefused, assign, close
+from notices.objections import LABELS, STATUSES, ObjectionRefused, assign, close
 from notices.targeting import REGION_ADMIN
 
 
@@ -86,10 +87,19 @@ async def do_close(request: web.Request, officer: Officer, objection: Objection,
 
 
 def _id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise json_error(404, "not_found", "没有找到该异议。") from None
+    value = row_id(request.match_info["id"])
+    if value is None:
+        raise json_error(404, "not_found", "没有找到该异议。")
+    return value
+
+
+def _text(raw: dict, field: str) -> str | FieldError:
+    """The field as text ("" when absent), or the error naming it when it is not a string
+    (str() would have stored a list's repr)."""
+    value = raw.get(field)
+    if value is None or isinstance(value, str):
+        return value or ""
+    return FieldError(field, f"{LABELS[field]}应为文字。")
 
 
 @require_role()
@@ -114,9 +124,11 @@ async def get_objection(request: web.Request) -> web.Response:
 async def assign_objection(request: web.Request) -> web.Response:
     officer = request_officer(request)
     objection, notice = await objection_for(officer, _id(request))
-    raw = await read_json(request)
+    assignee = _text(await read_json(request), "assignee")
+    if isinstance(assignee, FieldError):
+        return unprocessable([assignee])
     try:
-        await do_assign(request, objection, str(raw.get("assignee") or ""))
+        await do_assign(request, objection, assignee)
     except ObjectionRefused as exc:
         return unprocessable([FieldError("assignee", exc.message)])
     return ok({"objection": objection_dict(objection, notice, full=True)})
@@ -126,9 +138,11 @@ async def assign_objection(request: web.Request) -> web.Response:
 async def close_objection(request: web.Request) -> web.Response:
     officer = request_officer(request)
     objection, notice = await objection_for(officer, _id(request))
-    raw = await read_json(request)
+    resolution = _text(await read_json(request), "resolution")
+    if isinstance(resolution, FieldError):
+        return unprocessable([resolution])
     try:
-        await do_close(request, officer, objection, str(raw.get("resolution") or ""))
+        await do_close(request, officer, objection, resolution)
     except ObjectionRefused as exc:
         return unprocessable([FieldError("resolution", exc.message)])
     return ok({"objection": objection_dict(objection, notice, full=True)})

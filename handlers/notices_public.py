@@ -9,7 +9,7 @@ from aiohttp import web
 from bot.appkeys import SETTINGS, STORE
 from bot.ratelimit import RateLimiter, enforce
 from handlers.console import CONSOLE_JINJA, scope_labels
-from handlers.notices_admin import notice_dict
+from handlers.notices_admin import notice_dict, row_id
 from handlers.notices_keys import NOTICES_CLOCK, SCHEDULE
 from models import Notice
 from notices.service import is_publicity_open
@@ -22,10 +22,8 @@ async def _limit(request: web.Request) -> None:
 
 async def notice_page(request: web.Request) -> web.StreamResponse:
     await _limit(request)
-    try:
-        notice = await Notice.get_or_none(id=int(request.match_info["id"]))
-    except ValueError:
-        notice = None
+    notice_id = row_id(request.match_info["id"])
+    notice = await Notice.get_or_none(id=notice_id) if notice_id else None
     if notice is None:
         raise web.HTTPNotFound(text="没有找到这条通知。")
     scope = scope_labels(notice.league_cities, notice.series)

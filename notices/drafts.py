@@ -3,7 +3,8 @@
 Why one function for the API and the console: both send the same fields, and both must
 refuse the same things with the same words: a review-result publicity shorter than five
 working days (二(四)3), a window reaching into a year without holiday data, an empty scope.
-Every problem is reported at once, each naming its field.
+Every problem is reported at once, each naming its field; a value of the wrong JSON type
+(a list for `kind`, an infinite number of working days) is such a problem, never a 500.
 
 Input (JSON, or the console form turned into the same shape):
     kind: "publicity" | "deadline" | "general"; title; body; department;
@@ -27,11 +28,13 @@ from notices.publicity import (
     window_end,
 )
 from notices.targeting import NoticeScope, parse_scope
+from notices.text import control_chars_message, has_control_chars
 from notices.workdays import CalendarYearUnknown, WorkdayCalendar, default_calendar
 
 KINDS: dict[str, str] = {"publicity": "公示", "deadline": "截止日期", "general": "通知"}
 LIMITS = {"title": 120, "body": 5000, "department": 100}
 LABELS = {"title": "标题", "body": "正文", "department": "发布单位"}
+MULTILINE = frozenset({"body"})  # may hold line breaks and tabs (notices.text)
 MAX_WORKDAYS = 60
 
 
@@ -51,11 +54,17 @@ class NoticeDraft:
 
 def _text(raw: Mapping[str, object], field: str, errors: list[FieldError]) -> str:
     value = raw.get(field)
-    text = value.strip() if isinstance(value, str) else ""
+    label, multiline = LABELS[field], field in MULTILINE
+    if value is not None and not isinstance(value, str):
+        errors.append(FieldError(field, f"{label}应为文字。"))
+        return ""
+    text = (value or "").strip()
     if not text:
-        errors.append(FieldError(field, f"请填写{LABELS[field]}。"))
+        errors.append(FieldError(field, f"请填写{label}。"))
     elif len(text) > LIMITS[field]:
-        errors.append(FieldError(field, f"{LABELS[field]}不能超过 {LIMITS[field]} 个字。"))
+        errors.append(FieldError(field, f"{label}不能超过 {LIMITS[field]} 个字。"))
+    elif has_control_chars(text, multiline=multiline):
+        errors.append(FieldError(field, control_chars_message(label, multiline=multiline)))
     return text
 
 
@@ -75,12 +84,41 @@ def _day(
         return None
 
 
-def _flag(value: object, default: bool) -> bool:
+_TRUE = ("1", "true", "on", "yes")
+_FALSE = ("0", "false", "off", "no")
+
+
+def _flag(
+    raw: Mapping[str, object], field: str, label: str, default: bool, errors: list[FieldError]
+) -> bool:
+    """A yes/no field: JSON true/false (or 1/0), or a form's "on"/"true"/"1" and the like.
+    Anything else is refused: a typo must not silently switch a rule off."""
+    value = raw.get(field)
     if value is None or value == "":
         return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    errors.append(FieldError(field, f"{label}应填 true 或 false。"))
+    return default
+
+
+def _whole_number(value: object) -> int | None:
+    """An integer from JSON or a form, or None for anything else: bool, a fraction, an
+    infinite or NaN float (int() would raise OverflowError), a list, "5.0", "+5"."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None  # False for inf and NaN
     if isinstance(value, str):
-        return value.lower() in ("1", "true", "on", "yes")
-    return bool(value)
+        text = value.strip()
+        return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+    return None
 
 
 def unknown_year_error(field: str, exc: CalendarYearUnknown) -> FieldError:
@@ -99,12 +137,8 @@ def _window(
     end = _day(raw, "publicity_end", "公示结束日期", errors) if has_end else None
     workdays: int | None = None
     if not has_end:
-        value = raw.get("publicity_workdays", REVIEW_RESULT_MIN_WORKDAYS)
-        try:
-            workdays = int(value)  # type: ignore[arg-type]
-            if isinstance(value, bool) or not 1 <= workdays <= MAX_WORKDAYS:
-                raise ValueError
-        except (TypeError, ValueError):
+        workdays = _whole_number(raw.get("publicity_workdays", REVIEW_RESULT_MIN_WORKDAYS))
+        if workdays is None or not 1 <= workdays <= MAX_WORKDAYS:
             errors.append(
                 FieldError("publicity_workdays", f"公示工作日数应为 1 到 {MAX_WORKDAYS} 的整数。")
             )
@@ -147,7 +181,7 @@ def parse_draft(
     cal = calendar or default_calendar()
     errors: list[FieldError] = []
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list or dict is not hashable
         errors.append(FieldError("kind", "请选择通知类型：公示、截止日期或通知。"))
     title = _text(raw, "title", errors)
     body = _text(raw, "body", errors)
@@ -160,7 +194,7 @@ def parse_draft(
     window = workdays = deadline = None
     review_result = False
     if kind == "publicity":
-        review_result = _flag(raw.get("review_result"), True)
+        review_result = _flag(raw, "review_result", "是否为评审结果公示", True, errors)
         window, workdays = _window(raw, review_result, cal, errors)
     elif kind == "deadline":
         deadline = _day(raw, "deadline", "截止日期", errors)

@@ -23,8 +23,12 @@ from notices.local_time import REGION_TZ
 from notices.outbox import delivery_key, now_ms
 from notices.payloads import Templates, objection_reply
 from notices.service import is_publicity_open, notice_url, window_of
+from notices.text import control_chars_message, has_control_chars
 
 LIMITS = {"item": 200, "reason": 2000, "contact": 100, "resolution": 2000, "assignee": 100}
+LABELS = {"item": "异议事项", "reason": "异议理由", "contact": "联系方式",
+          "resolution": "办理结果", "assignee": "承办人"}
+SINGLE_LINE = frozenset({"assignee"})  # the rest may hold line breaks (typed in chat)
 STATUSES = ("open", "assigned", "closed")
 
 
@@ -43,6 +47,13 @@ async def open_publicities(at: datetime) -> list[Notice]:
         kind="publicity", publicity_start__lte=day, publicity_end__gte=day
     ).order_by("-id")
     return [n for n in rows if is_publicity_open(n, at)]
+
+
+def check_control_chars(field: str, value: str) -> None:
+    """ObjectionRefused naming the field when it holds a control character (notices.text)."""
+    multiline = field not in SINGLE_LINE
+    if has_control_chars(value, multiline=multiline):
+        raise ObjectionRefused(control_chars_message(LABELS[field], multiline=multiline))
 
 
 def closed_message(notice: Notice) -> str:
@@ -71,6 +82,7 @@ async def file_objection(
     for name, value in (("item", item), ("reason", reason), ("contact", contact or "")):
         if len(value) > LIMITS[name]:
             raise ObjectionRefused(f"内容过长（不超过 {LIMITS[name]} 字），请精简后重新提交。")
+        check_control_chars(name, value)
     for _ in range(5):
         try:
             return await Objection.create(
@@ -88,6 +100,7 @@ async def assign(objection: Objection, assignee: str) -> Objection:
     assignee = assignee.strip()
     if not assignee or len(assignee) > LIMITS["assignee"]:
         raise ObjectionRefused(f"请填写承办人（不超过 {LIMITS['assignee']} 字）。")
+    check_control_chars("assignee", assignee)
     objection.assignee = assignee
     objection.status = "assigned"
     objection.assigned_at = datetime.now(UTC)
@@ -102,6 +115,7 @@ async def close(
     resolution = resolution.strip()
     if not resolution or len(resolution) > LIMITS["resolution"]:
         raise ObjectionRefused(f"请填写办理结果（不超过 {LIMITS['resolution']} 字）。")
+    check_control_chars("resolution", resolution)
     notice = await Notice.get(id=objection.notice_id)
     channel, payload = objection_reply(
         reference=objection.reference, notice_title=notice.title, resolution=resolution,
