@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import xmltodict
 from wechatpy import parse_message
 from wechatpy.messages import MESSAGE_TYPES
 from wechatpy.replies import ArticlesReply, ImageReply
@@ -35,10 +36,12 @@ class Incoming:
 
     @property
     def dedup_id(self) -> str:
-        """WeChat's retry identity: MsgId, or FromUserName+CreateTime for events."""
+        """WeChat's retry identity: MsgId, or FromUserName+CreateTime for events (WeChat's
+        advice), with the event and its key: two different menu clicks within one second
+        are two messages, and a retry repeats both."""
         if self.msg_id is not None:
             return f"m{self.msg_id}"
-        return f"e{self.openid}:{self.create_time}:{self.event or ''}"
+        return f"e{self.openid}:{self.create_time}:{self.event or ''}:{self.event_key or ''}"
 
     @property
     def text(self) -> str:
@@ -49,8 +52,11 @@ class Incoming:
         """Parse a message; raises ValueError on XML that is not a WeChat message.
 
         A flat user message (text, image, ...) takes the fast path of `bot.flat_xml`,
-        which gives the same fields wechatpy would (tested); events and anything else
-        go through wechatpy's `parse_message`, which also rewrites some events."""
+        which gives the same fields xmltodict would (tested); events and anything else
+        are read by xmltodict, as wechatpy's `parse_message` reads them, but not through
+        it: it rewrites a subscribe whose EventKey holds a QR scene or a barcode into
+        'subscribe_scan' (and strips the key), in the very dict it returns, so a user who
+        followed through a parametric QR code was not seen as subscribing."""
         flat = parse_flat(xml)
         if flat is not None:
             raw = xmltodict_view(flat)
@@ -58,11 +64,13 @@ class Incoming:
             if declared is not None and declared.lower() in MESSAGE_TYPES:
                 return cls._from_raw(raw, declared.lower())
         try:
-            msg = parse_message(xml)
-        except Exception as exc:  # wechatpy/xmltodict raise assorted errors
+            doc = xmltodict.parse(xml)["xml"]
+            declared = str(doc["MsgType"]).lower()
+            # wechatpy's type only matters beyond events (device_text, unknown types)
+            parsed = "event" if declared == "event" else parse_message(xml).type
+        except Exception as exc:  # xmltodict raises assorted errors; no <xml>, no MsgType
             raise ValueError("malformed XML") from exc
-        raw = dict(getattr(msg, "_data", {}) or {})
-        return cls._from_raw(raw, msg.type)
+        return cls._from_raw(dict(doc), parsed)
 
     @classmethod
     def _from_raw(cls, raw: dict[str, Any], parsed_type: str) -> Incoming:

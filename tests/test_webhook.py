@@ -95,6 +95,42 @@ async def test_subscribe_event_welcomes_and_records_user(sim_for, mode):
     assert user.subscribed
 
 
+@pytest.mark.parametrize("event_key", ["qrscene_42", "scanbarcode|EAN_13|6901234567892"])
+async def test_regression_following_by_scanning_a_code_was_not_a_subscribe(sim_for, event_key):
+    """wechatpy rewrites a subscribe whose EventKey carries a QR scene (or a barcode) into
+    'subscribe_scan' in the dict it parsed, which we read: the user who followed through
+    a parametric QR code (the usual way) got no welcome and was never marked subscribed."""
+    from models import WechatUser
+
+    openid = f"o_qrsub_{f.next_msg_id()}"
+    reply = await sim_for().send_event(openid, "subscribe", event_key, ticket="TICKET")
+    assert "欢迎关注" in reply.content
+    assert (await WechatUser.get(openid=openid)).subscribed
+
+
+async def test_a_subscribe_keeps_its_event_key_as_wechat_sent_it():
+    from bot.messages import Incoming
+
+    xml = f.event_xml("subscribe", "qrscene_42")
+    msg = Incoming.from_xml(xml)
+    assert (msg.event, msg.event_key) == ("subscribe", "qrscene_42")
+
+
+async def test_regression_two_menu_clicks_in_one_second_were_taken_for_a_retry(sim_for):
+    """Events are deduplicated by sender and CreateTime (WeChat's advice); the event key
+    was left out, so a second, different click in the same second got the first one's
+    answer instead of its own."""
+    sim = sim_for()
+    openid, second = f"o_clicks_{f.next_msg_id()}", int(time.time())
+    first = await sim.send_raw(sim.event_xml(openid, "CLICK", "HELP", create_time=second))
+    other = await sim.send_raw(sim.event_xml(openid, "CLICK", "POLICY_SUMMARY",
+                                             create_time=second))
+    assert "自测" in first.content  # the help text
+    assert other.content != first.content
+    again = await sim.send_raw(sim.event_xml(openid, "CLICK", "HELP", create_time=second))
+    assert again.content == first.content  # a real retry still gets the same answer
+
+
 async def test_unsubscribe_marks_user_and_keeps_the_row(sim_for):
     from models import WechatUser
 

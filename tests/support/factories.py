@@ -34,5 +34,16 @@ def text_xml(content: str, openid: str = "o_user", *, msg_id: int | None = None,
     ).encode()
 
 
+def event_xml(name: str, key: str | None = None, openid: str = "o_user", *,
+              create_time: int | None = None) -> bytes:
+    key_xml = f"<EventKey><![CDATA[{key}]]></EventKey>" if key is not None else ""
+    return (
+        f"<xml><ToUserName><![CDATA[gh_test]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{create_time or int(time.time())}</CreateTime>"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{name}]]></Event>{key_xml}</xml>"
+    ).encode()
+
+
 def next_msg_id() -> int:
     return next(_ids)
