@@ -150,6 +150,58 @@ class TestStateStore:
                 await store.lock("held2", timeout=0.1).acquire(claim=claim)
         assert claim.written and await store.get("c3") == claim.pending
 
+    async def test_regression_a_lock_step_whose_answer_was_lost_kept_the_lock(
+            self, store: StateStore, monkeypatch):
+        """A dropped connection lost the answer of a lock step that had run: the lock and
+        the claim's pending marker stayed until their TTLs, so the user's next message
+        waited out the lock (20 s) and a WeChat retry found a claim nobody would answer."""
+        ran = store.try_lock_and_get
+
+        async def ran_then_lost(*args, **kwargs):
+            await ran(*args, **kwargs)
+            raise ConnectionError("connection dropped")
+
+        monkeypatch.setattr(store, "try_lock_and_get", ran_then_lost)
+        claim = Claim("lost-claim", ttl=60)
+        with pytest.raises(ConnectionError):
+            await store.lock("lost", ttl=60).acquire(read="lost-state", claim=claim)
+        monkeypatch.undo()
+        assert await store.get("lock:lost") is None
+        assert await store.get("lost-claim") is None  # nothing ran: a retry may run it
+        assert await store.lock("lost", ttl=60).acquire(blocking=False)
+
+    async def test_regression_an_unlock_step_that_was_lost_kept_the_lock(
+            self, store: StateStore, monkeypatch):
+        lock = store.lock("lost2", ttl=60)
+        await lock.acquire()
+
+        async def lost(*args, **kwargs):
+            raise ConnectionError("connection dropped")
+
+        monkeypatch.setattr(store, "put_and_unlock", lost)
+        with pytest.raises(ConnectionError):
+            await lock.release(write="lost2-state", value="{}")
+        monkeypatch.undo()
+        assert await store.lock("lost2", ttl=60).acquire(blocking=False)
+
+    async def test_giving_back_never_takes_what_another_holder_has(self, store: StateStore,
+                                                                   monkeypatch):
+        """The lock step failed before it ran while somebody else held the lock and the
+        claim: the give-back is a compare-and-delete on our token, so theirs stay."""
+        holder = store.lock("busy", ttl=60)
+        await holder.acquire()
+        await store.set("busy-claim", b"Pothers", ttl=60)
+
+        async def lost(*args, **kwargs):
+            raise ConnectionError("connection dropped")
+
+        monkeypatch.setattr(store, "try_lock_and_get", lost)
+        with pytest.raises(ConnectionError):
+            await store.lock("busy", ttl=60).acquire(claim=Claim("busy-claim", ttl=60))
+        monkeypatch.undo()
+        assert await store.get("lock:busy") == holder.token.encode()
+        assert await store.get("busy-claim") == b"Pothers"
+
 
 if REDIS_URL:  # Redis only: its scripts can vanish (restart, SCRIPT FLUSH)
 
@@ -311,12 +363,13 @@ if REDIS_URL:
     class _ReplyCutter:
         """A TCP proxy in front of Redis that can lose the next reply: it forwards the
         request (so the script runs), then drops Redis's answer and either closes the
-        client's connection (`close=True`) or stays silent."""
+        client's connection (`close=True`) or stays silent. `sent` keeps every request."""
 
         def __init__(self) -> None:
             self.cut, self.close = False, True
             self.server: asyncio.Server | None = None
             self.writers: list[asyncio.StreamWriter] = []
+            self.sent = bytearray()
 
         async def start(self) -> str:
             host, port = REDIS_URL.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
@@ -331,6 +384,8 @@ if REDIS_URL:
 
             async def pump(src, dst, replies: bool) -> None:
                 while data := await src.read(65536):
+                    if not replies:
+                        self.sent += data
                     if replies and self.cut:
                         self.cut = False
                         if self.close:
@@ -351,7 +406,9 @@ if REDIS_URL:
     async def test_a_batch_whose_reply_is_lost_fails_and_the_next_reconnects(close: bool):
         """Not re-sent (the script ran before its reply was lost): the callers get the
         error (at once when the connection drops, after the socket timeout when Redis
-        falls silent), and the next batch goes out on a new connection."""
+        falls silent), and the next batch goes out on a new connection. The lock step's
+        caller then gives back what the lost step took (the lock and its pending claim),
+        on that new connection, so the user's next message need not wait out the TTL."""
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         proxy = _ReplyCutter()
@@ -363,11 +420,15 @@ if REDIS_URL:
             assert await _lock_round(store, "lost1")
             proxy.cut, proxy.close = True, close
             claim = Claim("claim-lost2", ttl=5)
+            before = len(proxy.sent)
             with pytest.raises(RedisConnectionError):
                 await asyncio.wait_for(store.lock("lost2", ttl=5, timeout=1).acquire(
                     read="s", claim=claim), 2)
-            # The script ran once on Redis, and was not sent again.
-            assert await direct.get("claim-lost2") == claim.pending
+            # The script went to Redis once and was not sent again...
+            assert proxy.sent[before:].count(store._claim_lock_get.sha.encode()) == 1
+            # ...and what it took was given back.
+            assert await direct.get("claim-lost2") is None
+            assert await direct.get("lock:lost2") is None
             assert await _lock_round(store, "lost3")
         finally:
             await store.close()

@@ -463,6 +463,30 @@ async def test_simulator_retries_like_wechat_and_gets_one_answer(
     assert reply.content == "第1次"
 
 
+async def test_regression_a_lost_lock_step_made_the_users_next_message_wait_out_the_lock(
+        service, sim_for, monkeypatch):
+    """The store connection dropped after the lock step ran: the user's lock stayed until
+    its TTL (60 s), so their next message waited the lock timeout (20 s), was answered
+    `success` at the deadline and then only with an apology."""
+    store = service.server.app[STORE]
+    ran = store.try_lock_and_get
+
+    async def ran_then_lost(*args, **kwargs):
+        monkeypatch.undo()  # once
+        await ran(*args, **kwargs)
+        raise ConnectionError("connection dropped")
+
+    monkeypatch.setattr(store, "try_lock_and_get", ran_then_lost)
+    sim = sim_for()
+    openid = f"o_lostlock_{f.next_msg_id()}"
+    first = await sim.send_text(openid, "帮助")
+    assert first.status == 200
+    started = time.monotonic()
+    second = await sim.send_text(openid, "帮助")
+    assert "自测" in second.content  # answered in the HTTP reply, not after a deadline
+    assert time.monotonic() - started < 2
+
+
 async def test_several_replies_first_passive_rest_as_customer_service(service, sim_for,
                                                                       fake_control):
     openid = f"o_many_{f.next_msg_id()}"

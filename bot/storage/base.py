@@ -215,8 +215,15 @@ class Lock:
         deadline = time.monotonic() + self.timeout
         delay = self.first_poll
         while True:
-            ok, value = await self.store.try_lock_and_get(self.key, self.token, ttl=self.ttl,
-                                                          key=read, claim=claim)
+            try:
+                ok, value = await self.store.try_lock_and_get(
+                    self.key, self.token, ttl=self.ttl, key=read, claim=claim)
+            except Exception:
+                # The step may have run with its answer lost (a dropped connection): give
+                # back what it may have taken, so the user's next message does not wait
+                # out the lock's TTL. Nothing ran under the lock, so a retry may run it.
+                await self._give_back(claim)
+                raise
             if ok:
                 self.acquired = True
                 self.value = value
@@ -241,8 +248,23 @@ class Lock:
             try:
                 await self.store.put_and_unlock(self.key, self.token, key=write, value=value,
                                                 ttl=ttl, claim=claim, answer=answer)
+            except Exception:
+                await self._give_back(None)  # the step may not have run: unlock at least
+                raise
             finally:
                 self.store._local_release(self.key)
+
+    async def _give_back(self, claim: Claim | None) -> None:
+        """Best effort, after a step failed: release the lock if it is still ours and,
+        with `claim`, our pending marker (never an answer). Each is a compare-and-delete
+        on our token, so it is safe whether or not the failed step ran; it goes out on a
+        fresh connection (a dropped one is not reused), and its own failure is ignored."""
+        try:
+            await self.store.compare_and_delete(self.key, self.token)
+            if claim is not None:
+                await self.store.compare_and_delete(claim.key, claim.pending)
+        except Exception:  # noqa: S110 - the store is unreachable: the TTLs will do it
+            pass
 
     async def __aenter__(self) -> Lock:
         await self.acquire()
