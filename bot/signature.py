@@ -138,8 +138,10 @@ class MessageCrypto:
             return (text.decode() if isinstance(text, bytes) else text), index
         raise DecryptError("no key decrypts this message")
 
-    def encrypt_reply(self, xml: str, timestamp: str, nonce: str) -> str:
-        encrypt = self._prp[0].encrypt(xml, self.appid)
+    def encrypt_reply(self, xml: str, timestamp: str, nonce: str, *, key_index: int = 0) -> str:
+        """The safe-mode reply, encrypted with key `key_index` (the one that decrypted the
+        message: WeChat's rotation rule)."""
+        encrypt = self._prp[key_index].encrypt(xml, self.appid)
         encrypt = encrypt.decode() if isinstance(encrypt, bytes) else encrypt
         signature = wechat_signature(self.token, timestamp, nonce, encrypt)
         return reply_envelope(encrypt, signature, timestamp, nonce)

@@ -89,7 +89,7 @@ class Webhook:
         self._check_request_signature(q)
         body = await self._read_body(request)
         encrypted = q.get("encrypt_type") == "aes"
-        xml = self._plaintext(body, q) if encrypted else body
+        xml, key_index = self._plaintext(body, q) if encrypted else (body, 0)
         try:
             msg = Incoming.from_xml(xml)
         except ValueError as exc:
@@ -102,7 +102,10 @@ class Webhook:
         if xml_reply is None:
             return _success()
         if encrypted and self.crypto is not None:
-            xml_reply = self.crypto.encrypt_reply(xml_reply, q["timestamp"], q["nonce"])
+            # With the key that decrypted the message: the sender has that one (during a
+            # rotation WeChat may still use the previous key).
+            xml_reply = self.crypto.encrypt_reply(xml_reply, q["timestamp"], q["nonce"],
+                                                  key_index=key_index)
         return web.Response(text=xml_reply, content_type="application/xml")
 
     async def _read_body(self, request: web.Request) -> bytes:
@@ -133,8 +136,9 @@ class Webhook:
                 raise web.HTTPBadRequest(text="DOCTYPE not allowed")
         return body
 
-    def _plaintext(self, body: bytes, q: Any) -> bytes:
-        """Decrypt a safe/compatible-mode body after checking its msg_signature."""
+    def _plaintext(self, body: bytes, q: Any) -> tuple[bytes, int]:
+        """Decrypt a safe/compatible-mode body after checking its msg_signature; the XML
+        and the index of the key that decrypted it (0 current, 1 previous)."""
         try:
             encrypt = extract_encrypt(body)
         except Exception:  # ElementTree raises ParseError and friends
@@ -154,7 +158,7 @@ class Webhook:
             raise web.HTTPBadRequest(text="cannot decrypt") from None
         if key_index:
             log.info("decrypted with the previous EncodingAESKey")
-        return text.encode()
+        return text.encode(), key_index
 
     # --- exactly-once handling ----------------------------------------------------------
     async def _handle_once(self, msg: Incoming) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import create_app
 from bot.appkeys import STORE
-from bot.signature import MessageCrypto, wechat_signature
+from bot.signature import DecryptError, MessageCrypto, wechat_signature
 from tests.conftest import AES_KEY, AES_KEY_OLD, APPID, TOKEN
 from tests.support import factories as f
 
@@ -312,8 +312,11 @@ async def test_timestamp_within_five_minutes_is_accepted(service):
 
 
 # --- key rotation ------------------------------------------------------------------------
-async def test_message_encrypted_with_previous_key_is_accepted(aiohttp_client, make_settings,
-                                                               sim_for):
+async def test_message_encrypted_with_previous_key_is_answered_with_that_key(
+        aiohttp_client, make_settings, sim_for):
+    """During a rotation WeChat may still encrypt with the previous EncodingAESKey; the
+    reply is encrypted with the key that decrypted the message (the one the sender has),
+    and a message with the current key is answered with the current key."""
     settings = make_settings(wechat_aes_key=AES_KEY, wechat_aes_key_previous=AES_KEY_OLD)
     client = await aiohttp_client(create_app(settings))
     sim = sim_for(client, mode="safe", aes_key=AES_KEY_OLD)
@@ -321,10 +324,15 @@ async def test_message_encrypted_with_previous_key_is_accepted(aiohttp_client, m
     async with client.session.post(sim.webhook_url, params=params, data=body) as resp:
         assert resp.status == 200
         reply = await resp.text()
-    # The reply is encrypted with the current key.
     encrypt = reply.split("<Encrypt>")[1].split("</Encrypt>")[0]
-    plain, index = MessageCrypto(TOKEN, APPID, [AES_KEY]).decrypt(encrypt)
+    plain, index = MessageCrypto(TOKEN, APPID, [AES_KEY_OLD]).decrypt(encrypt)
     assert index == 0 and "自测" in plain
+    with pytest.raises(DecryptError):  # not with the current key, which the sender lacks
+        MessageCrypto(TOKEN, APPID, [AES_KEY]).decrypt(encrypt)
+    # The simulator with the old key reads the answer like WeChat would.
+    assert "自测" in (await sim.send_text("o_rotation", "帮助")).content
+    current = await sim_for(client, mode="safe", aes_key=AES_KEY).send_text("o_rotation", "帮助")
+    assert "自测" in current.content
 
 
 async def test_message_encrypted_with_unknown_key_is_400(sim_for):
