@@ -8,7 +8,8 @@ Why each step:
   handles it, a retry waits for that result and gets the same reply, never a second run.
 - A handler that has not answered within WECHAT_REPLY_DEADLINE (4.5 s) is answered
   `success` and its reply goes out later as a customer-service message.
-- Nothing a stranger sends can make this a 500: malformed or oversized bodies get a 4xx.
+- Nothing a stranger sends can make this a 500: malformed or oversized bodies get a 4xx,
+  and a body that stalls gets a 408 after BODY_TIMEOUT instead of holding a handler.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.storage.base import Claim
 log = logging.getLogger("bot.webhook")
 
 MAX_BODY = 64 * 1024
+BODY_TIMEOUT = 10.0  # seconds for a body still arriving; WeChat sends one in milliseconds
 DEDUP_TTL = 300.0  # WeChat's retries come within ~15 s; keep the answer a while longer
 NO_REPLY = b"N"  # recorded answer: nothing to say (markers P..., D... are in Claim)
 XML_REPLY = b"X"  # recorded answer: this marker, then the passive reply's XML
@@ -112,20 +114,16 @@ class Webhook:
         if request.content_length is not None and request.content_length > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY,
                                                 actual_size=request.content_length)
-        # read(n) returns what has arrived so far, not the whole body: a message the
-        # network delivers in parts (a slow link, chunked transfer) takes several reads.
         content = request.content
-        body = await content.read(MAX_BODY + 1)
-        if not content.at_eof() and len(body) <= MAX_BODY:
-            parts = [body]
-            size = len(body)
-            while size <= MAX_BODY:
-                part = await content.read(MAX_BODY + 1 - size)
-                if not part:
-                    break
-                parts.append(part)
-                size += len(part)
-            body = b"".join(parts)
+        if content.is_eof():  # the whole body is here (the usual case): one read, no timer
+            body = await content.read(MAX_BODY + 1)
+        else:  # still arriving: in parts, and within BODY_TIMEOUT (a stalled sender)
+            try:
+                async with asyncio.timeout(BODY_TIMEOUT):
+                    body = await _read_up_to(content, MAX_BODY + 1)
+            except TimeoutError:
+                log.warning("request body not received in time")
+                raise web.HTTPRequestTimeout(text="request body not received in time") from None
         if len(body) > MAX_BODY:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=len(body))
         if not body.strip():
@@ -265,6 +263,21 @@ class Webhook:
 
 
 _CLAIMED_ELSEWHERE = object()
+
+
+async def _read_up_to(content: Any, limit: int) -> bytes:
+    """The body, up to `limit` bytes. `read(n)` returns what has arrived so far, not the
+    whole body: a message the network delivers in parts (a slow link, chunked transfer)
+    takes several reads."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = await content.read(limit - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 async def _finished_within(task: asyncio.Task, seconds: float) -> bool:

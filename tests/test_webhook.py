@@ -592,6 +592,20 @@ async def test_oversized_body_in_pieces_without_a_length_is_413(service):
     assert status == 413
 
 
+async def test_a_body_that_stalls_is_408_not_a_handler_held_forever(service, monkeypatch):
+    monkeypatch.setattr("bot.webhook.BODY_TIMEOUT", 0.3)
+    url = service.make_url("/wechat").with_query(signed_query())
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(f"POST {url.raw_path_qs} HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n"
+                 f"Content-Type: text/xml\r\n\r\n<xml><ToUserName>".encode())
+    await writer.drain()
+    started = time.monotonic()
+    head = await asyncio.wait_for(reader.readline(), 5)  # the sender never sends the rest
+    writer.close()
+    assert head.split()[1] == b"408"
+    assert time.monotonic() - started < 3
+
+
 async def test_encrypt_type_aes_without_encrypt_field_is_400(service):
     q = signed_query(encrypt_type="aes", msg_signature="0" * 40)
     resp = await service.post("/wechat", params=q, data=f.text_xml("帮助"))
