@@ -30,6 +30,7 @@ from bot.storage.base import Claim
 log = logging.getLogger("bot.webhook")
 
 MAX_BODY = 64 * 1024
+EXTRA_REPLIES_WAIT = 1.0  # seconds more replies wait at most for the passive one's write
 BODY_TIMEOUT = 10.0  # seconds for a body still arriving; WeChat sends one in milliseconds
 DEDUP_TTL = 300.0  # WeChat's retries come within ~15 s; keep the answer a while longer
 NO_REPLY = b"N"  # recorded answer: nothing to say (markers P..., D... are in Claim)
@@ -100,15 +101,24 @@ class Webhook:
         if msg.type == "unknown":
             log.info("unknown message type", extra={"msg_type": msg.raw.get("MsgType")})
             return _success()
-        xml_reply = await self._handle_once(msg)
+        xml_reply, written = await self._handle_once(msg)
         if xml_reply is None:
-            return _success()
-        if encrypted and self.crypto is not None:
-            # With the key that decrypted the message: the sender has that one (during a
-            # rotation WeChat may still use the previous key).
-            xml_reply = self.crypto.encrypt_reply(xml_reply, q["timestamp"], q["nonce"],
-                                                  key_index=key_index)
-        return web.Response(text=xml_reply, content_type="application/xml")
+            response = _success()
+        else:
+            if encrypted and self.crypto is not None:
+                # With the key that decrypted the message: the sender has that one (during
+                # a rotation WeChat may still use the previous key).
+                xml_reply = self.crypto.encrypt_reply(xml_reply, q["timestamp"], q["nonce"],
+                                                      key_index=key_index)
+            response = web.Response(text=xml_reply, content_type="application/xml")
+        if written is not None:  # more replies wait for this one to be on its way
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+            finally:
+                if not written.done():
+                    written.set_result(None)
+        return response
 
     async def _read_body(self, request: web.Request) -> bytes:
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -159,8 +169,12 @@ class Webhook:
         return text.encode(), key_index
 
     # --- exactly-once handling ----------------------------------------------------------
-    async def _handle_once(self, msg: Incoming) -> str | None:
+    async def _handle_once(self, msg: Incoming) -> tuple[str | None, asyncio.Future | None]:
         """Run the dispatcher once per message id; retries get the stored answer.
+
+        Returns the passive reply (None: answer `success`) and, when more replies follow
+        as customer-service messages, the future to resolve once the passive reply has
+        been written: they wait for it, so the user sees the replies in order.
 
         The message id is claimed in the same store step that takes the user's lock and
         loads the conversation, and the answer is recorded in the step that saves and
@@ -176,8 +190,8 @@ class Webhook:
         if await _finished_within(task, self.settings.wechat_reply_deadline):
             first = task.result()
             if first is _CLAIMED_ELSEWHERE:
-                return await self._answer_of_other(attempt, deadline)
-            return first
+                return await self._answer_of_other(attempt, deadline), None
+            return first, attempt.written
         # Deadline: answer `success`; from now on the task sends everything as
         # customer-service messages, unless it recorded its answer in the meantime.
         attempt.abandoned = True
@@ -187,12 +201,12 @@ class Webhook:
                                                       ttl=DEDUP_TTL):
                 log.warning("handler missed the reply deadline; answering later",
                             extra={"dedup": msg.dedup_id})
-                return None
+                return None, None
             first = await task  # it finished between the timeout and the compare-and-set
-            return None if first is _CLAIMED_ELSEWHERE else first
+            return (None, None) if first is _CLAIMED_ELSEWHERE else (first, attempt.written)
         log.warning("message not claimed within the reply deadline; answering later",
                     extra={"dedup": msg.dedup_id})
-        return None
+        return None, None
 
     async def _answer_of_other(self, attempt: _Attempt, deadline: float) -> str | None:
         """A retry: wait (until the deadline) for the answer the first request records."""
@@ -239,12 +253,19 @@ class Webhook:
             return _CLAIMED_ELSEWHERE
         if claim.settled and attempt.passive:
             if len(attempt.replies) > 1:
-                self._track(asyncio.create_task(
-                    self._send_custom(attempt.msg.openid, attempt.replies[1:])))
+                attempt.written = asyncio.get_running_loop().create_future()
+                self._track(asyncio.create_task(self._send_after_passive(attempt)))
             return attempt.first
         # The request answered (or will answer) `success`: all goes as customer-service.
         await self._send_custom(attempt.msg.openid, attempt.replies)
         return None
+
+    async def _send_after_passive(self, attempt: _Attempt) -> None:
+        """The replies after the first, once the first (the passive reply) has been
+        written, or after EXTRA_REPLIES_WAIT if the request never writes it (cancelled):
+        sent at once, they could reach the user before it."""
+        await asyncio.wait((attempt.written,), timeout=EXTRA_REPLIES_WAIT)
+        await self._send_custom(attempt.msg.openid, attempt.replies[1:])
 
     async def _send_custom(self, openid: str, replies: list[Reply]) -> None:
         client = self.app[CLIENT]
@@ -312,6 +333,7 @@ class _Attempt:
         self.recorded = False  # answer() ran: the unlock step carried it
         self.passive = False  # the recorded answer is the passive reply (not a deferral)
         self.abandoned = False  # the request gave up waiting and answered `success`
+        self.written: asyncio.Future | None = None  # resolved when the passive reply is out
 
     def answer(self, replies: list[Reply] | None) -> bytes | str:
         """The value recorded for retries (None: the handler failed, apologise)."""

@@ -508,6 +508,42 @@ async def test_several_replies_first_passive_rest_as_customer_service(service, s
     assert [m["text"]["content"] for m in messages] == ["第二条", "第三条"]
 
 
+async def test_regression_more_replies_could_reach_the_user_before_the_first(
+        service, sim_for, monkeypatch):
+    """The replies after the first went out as customer-service messages as soon as the
+    handler returned, racing the passive reply still being written: the user could read
+    the second and third before the first. They now wait until it has been written."""
+    from aiohttp import web
+
+    from bot.appkeys import CLIENT
+
+    events: list[str] = []
+    real_write_eof = web.StreamResponse.write_eof
+
+    async def slow_write_eof(self, data=b""):
+        await asyncio.sleep(0.3)  # a slow network under the passive reply
+        await real_write_eof(self, data)
+        events.append("passive reply written")
+
+    client = service.server.app[CLIENT]
+    real_send = client.send_custom_message
+
+    async def send(openid, message):
+        events.append("customer-service message")
+        return await real_send(openid, message)
+
+    monkeypatch.setattr(web.StreamResponse, "write_eof", slow_write_eof)
+    monkeypatch.setattr(client, "send_custom_message", send)
+    reply = await sim_for().send_text(f"o_order_{f.next_msg_id()}", "多条")
+    assert reply.content == "第一条"
+    for _ in range(50):
+        if events.count("customer-service message") == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert events[0] == "passive reply written", events
+    assert events.count("customer-service message") == 2
+
+
 async def test_failing_handler_gets_a_polite_reply_not_a_500(sim_for):
     reply = await sim_for().send_text("o_boom", "boom")
     assert reply.status == 200
