@@ -360,6 +360,22 @@ if REDIS_URL:
         finally:
             await store.close()
 
+    async def test_the_pipelined_connection_keeps_itself_alive():
+        """Idle between messages, the scripts' connection has TCP keepalive on, so a NAT
+        or firewall does not drop it silently (checked on the socket itself)."""
+        import socket
+
+        from bot.storage.redis import KEEPALIVE_IDLE
+
+        store = create_store(REDIS_URL, namespace=f"ts{secrets.token_hex(6)}")
+        try:
+            assert await _lock_round(store, "alive")
+            sock = store._pipeliner._conn.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+        finally:
+            await store.close()
+
     class _ReplyCutter:
         """A TCP proxy in front of Redis that can lose the next reply: it forwards the
         request (so the script runs), then drops Redis's answer and either closes the

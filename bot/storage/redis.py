@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import socket
 import time
 from typing import Any
 
@@ -80,6 +81,23 @@ if redis.call('get', KEYS[2]) == ARGV[2] then
 end
 return 0
 """
+
+
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3  # seconds, seconds, probes
+
+
+def _keep_alive(sock: socket.socket | None) -> None:
+    """TCP keepalive on the scripts' connection, which is idle whenever no message comes:
+    the probes keep a NAT or firewall from silently dropping it (the next message would
+    then wait a whole socket timeout for its first batch), and find a dead peer within
+    about a minute. Linux knobs where the platform has them; plain SO_KEEPALIVE elsewhere."""
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+                        ("TCP_KEEPCNT", KEEPALIVE_COUNT)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _ms(ttl: float | None) -> int:
@@ -319,9 +337,10 @@ class _Pipeliner:
                 _, conn = await loop.create_unix_connection(
                     lambda: _RespProtocol(self._lost), kwargs["path"])
             else:
-                _, conn = await loop.create_connection(
+                transport, conn = await loop.create_connection(
                     lambda: _RespProtocol(self._lost), kwargs.get("host", "localhost"),
                     kwargs.get("port", 6379))
+                _keep_alive(transport.get_extra_info("socket"))
         try:
             if kwargs.get("password"):
                 auth = [kwargs.get("username"), kwargs["password"]]
