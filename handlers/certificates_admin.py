@@ -207,6 +207,9 @@ async def start_import(request: web.Request) -> web.Response:
     filename = request.query.get("filename", "upload.csv")
     if len(filename) > 255 or has_control_chars(filename):
         return _errors(("filename", "文件名过长或含有控制字符，请改名后重新上传"))
+    too_large = _errors(("file", "文件过大（最大64 MB），请拆分后分批导入"), status=413)
+    if request.content_length is not None and request.content_length > IMPORT_MAX_BYTES:
+        return too_large  # declared too large: refused before reading a byte of it
     chunks, size = [], 0
     while True:
         chunk = await request.content.read(1 << 20)
@@ -214,7 +217,7 @@ async def start_import(request: web.Request) -> web.Response:
             break
         size += len(chunk)
         if size > IMPORT_MAX_BYTES:
-            return _errors(("file", "文件过大（最大64 MB），请拆分后分批导入"), status=413)
+            return too_large
         chunks.append(chunk)
     data = b"".join(chunks)
     if not data:

@@ -238,3 +238,32 @@ async def test_regression_nul_in_revocation_and_blacklist_was_a_500_on_postgresq
     assert status == 404 and body["errors"][0]["field"] == "public_id"
     status, body = await hr.post("/api/v1/admin/certificates/%00abc/revocation", good)
     assert status == 404
+
+
+async def test_regression_an_import_declared_too_large_was_read_before_it_was_refused(certs, hr):
+    """A Content-Length over 64 MB was only refused after 64 MB had been read: now at
+    once, before the body (here: never sent) is read."""
+    from handlers.certificates_admin import IMPORT_MAX_BYTES
+
+    url = certs.make_url("/api/v1/admin/certificates/imports")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(f"POST {url.raw_path}?filename=a.csv HTTP/1.1\r\nHost: x\r\n"
+                 f"Authorization: {hr.headers['Authorization']}\r\n"
+                 f"Content-Length: {IMPORT_MAX_BYTES + 1}\r\n\r\n".encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert head.split()[1] == b"413"
+
+
+async def test_an_import_streamed_past_the_limit_is_413(certs, hr, monkeypatch):
+    monkeypatch.setattr("handlers.certificates_admin.IMPORT_MAX_BYTES", 1000)
+
+    async def chunks():  # chunked: no length to check first
+        for _ in range(5):
+            yield b"x" * 400
+
+    resp = await certs.post("/api/v1/admin/certificates/imports", data=chunks(),
+                            params={"filename": "a.csv"}, headers=hr.headers)
+    assert resp.status == 413
+    assert [e["field"] for e in (await resp.json())["errors"]] == ["file"]
