@@ -44,8 +44,11 @@ Residual risk (README, "How notices reach subscribers exactly once"):
   arrive twice); `hold` holds template messages as well (never a duplicate).
 
 Rate: `GlobalRate.acquire()` before every call (shared through Redis). Unsubscribed
-recipients are skipped at claim time (`cancelled`), so 退订 or leaving the account stops
-messages already queued.
+recipients are skipped at claim time (`cancelled`), and a claim that then waited in the
+worker's queue for more than RECHECK_AFTER_S (behind the rate, for seconds) is checked once
+more right before the call, so 退订 or leaving the account stops messages already queued.
+A claim sent at once is not checked twice: that would be a query per message on the
+path whose throughput the delivery bench measures.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ from notices.outbox import now_ms
 from notices.rate import GlobalRate
 
 log = logging.getLogger("notices.delivery")
+
+RECHECK_AFTER_S = 1.0  # a claim queued longer than this is checked again before its call
 
 # sender(channel, body) -> the platform's JSON answer; raises an exception with `errcode`.
 Sender = Callable[[str, dict], Awaitable[dict]]
@@ -165,6 +170,7 @@ class DeliveryWorker:
             capacity = min(capacity, max(1, int(rate.rate * config.lease_s / 4)))
         self.capacity = capacity
         self._queue: asyncio.Queue[Claim | None] = asyncio.Queue()
+        self._queued_at: dict[int, float] = {}  # claim id -> when its recipient was checked
         self._inflight = 0
         self._outcomes: list[Outcome] = []
         self._flush_now = asyncio.Event()
@@ -215,6 +221,7 @@ class DeliveryWorker:
                 item = self._queue.get_nowait()
                 if item is not None:
                     leftover.append(item)
+                    self._queued_at.pop(item.id, None)
             for _ in senders:
                 self._queue.put_nowait(None)
             await asyncio.gather(*senders, return_exceptions=True)
@@ -282,6 +289,7 @@ class DeliveryWorker:
         for claim in claims:
             gated = self._sends[claim.send_id].requires_subscription
             if claim.openid in following and (not gated or claim.openid in subscribed):
+                self._queued_at[claim.id] = time.monotonic()
                 self._queue.put_nowait(claim)
             else:
                 self._record(Outcome(claim, "cancelled", errmsg="recipient unsubscribed"))
@@ -295,10 +303,26 @@ class DeliveryWorker:
             try:
                 if self.rate is not None:
                     await self.rate.acquire()
-                self._record(await self._deliver(claim))
+                checked = self._queued_at.pop(claim.id, 0.0)
+                if (time.monotonic() - checked <= RECHECK_AFTER_S
+                        or await self._reachable_now(claim)):
+                    self._record(await self._deliver(claim))
+                else:
+                    self._record(Outcome(claim, "cancelled", errmsg="recipient unsubscribed"))
             finally:
                 self._inflight -= 1
                 self._room.set()
+
+    async def _reachable_now(self, claim: Claim) -> bool:
+        """The claim-time check again, just before the call, for a claim that waited: 退订
+        meanwhile stops it. If the check itself fails, the claim-time answer stands."""
+        try:
+            subscribed, following = await self.store.still_reachable([claim.openid])
+        except Exception:
+            log.exception("could not re-check the recipient; sending", extra={"id": claim.id})
+            return True
+        gated = self._sends[claim.send_id].requires_subscription
+        return claim.openid in following and (not gated or claim.openid in subscribed)
 
     async def _deliver(self, claim: Claim) -> Outcome:
         info = self._sends[claim.send_id]

@@ -115,7 +115,8 @@ class Progress:
 
     @property
     def percent(self) -> float:
-        return 100.0 if self.total == 0 else round(100.0 * self.done / self.total, 1)
+        # Rounded down: 1999 of 2000 is 99.9 %, never a 100.0 % that is not finished.
+        return 100.0 if self.total == 0 else (1000 * self.done // self.total) / 10
 
     def as_dict(self) -> dict:
         return {

@@ -15,6 +15,10 @@ names the deadline and its clause.
 
 Reminder key stored: `notices.reminders.reminder_key` + "@" + the series group ("*" or a
 code), e.g. "nmg-2020:application_complete:2020-06-30:7d@*".
+
+One reminder per person: a subscriber of several series (or a "*" date and a series date
+that agree) is reached by several groups for the same reminder key; the later groups'
+sends leave out whoever an earlier send of that key already queued.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from datetime import date, datetime
 
 from tortoise.exceptions import IntegrityError
 
-from models import DeadlineEvent, NoticeSend
+from models import DeadlineEvent, NoticeDelivery, NoticeSend
 from notices import outbox
 from notices.payloads import Templates, reminder_message
 from notices.reminders import due_reminders
@@ -39,6 +43,19 @@ ALL_SERIES = "*"
 
 def _stored_key(key: str, group: str) -> str:
     return f"{key}@{group}"
+
+
+def _reminder_of(stored_key: str) -> str:
+    return stored_key.rsplit("@", 1)[0]
+
+
+async def _already_reached(key: str, stored_keys: set[str]) -> set[str]:
+    """Who a send of reminder `key` (in any series group) has queued already."""
+    same = [k for k in stored_keys if _reminder_of(k) == key]
+    if not same:
+        return set()
+    return set(await NoticeDelivery.filter(send__dedup_key__in=same).values_list(
+        "openid", flat=True))
 
 
 async def _groups(schedule: Schedule, policy: str) -> dict[str, list[Deadline]]:
@@ -72,15 +89,19 @@ async def run_due_reminders(
         for reminder in due_reminders(deadlines, now, already):
             channel, payload = reminder_message(reminder, url=f"{base_url}/deadlines",
                                                 templates=templates)
+            reached = await _already_reached(reminder.key, sent_keys)
+            openids = [o for o in await outbox.recipients(scope) if o not in reached]
+            stored = _stored_key(reminder.key, group)
             try:
                 send = await outbox.create_send(
                     purpose="reminder", channel=channel, payload=payload,
-                    openids=await outbox.recipients(scope), created_by="reminders",
-                    dedup_key=_stored_key(reminder.key, group),
+                    openids=openids, created_by="reminders", dedup_key=stored,
                 )
             except IntegrityError:
                 log.info("reminder already queued elsewhere", extra={"key": reminder.key})
+                sent_keys.add(stored)
                 continue
+            sent_keys.add(stored)
             log.info("reminder queued", extra={"key": reminder.key, "group": group,
                                                "recipients": send.total})
             created.append(send)
