@@ -24,6 +24,10 @@ YES_WORDS = frozenset({"1", "是", "是的", "对", "有", "yes", "y"})
 NO_WORDS = frozenset({"2", "否", "不是", "不", "没有", "无", "no", "n"})
 _SEPARATORS = re.compile(r"[\s,，、;；/.。]+")
 _UNIT = re.compile(r"^(\d+)\s*(年|项|个)?$")
+# A number longer than this is out of every range here; it is never converted (int() of
+# thousands of digits raises) nor echoed back (the hint must fit one WeChat message).
+MAX_DIGITS = 6
+TOO_LONG = -1  # what _to_int answers for such a number: below every range, never shown
 
 
 class BadAnswer(ValueError):
@@ -85,9 +89,22 @@ def parse(q: dict[str, Any], text: str) -> Any:
     return _parse_int(q, s)
 
 
+def _to_int(s: str) -> int | None:
+    """A whole number typed in decimal digits (any script); TOO_LONG when it has more
+    than MAX_DIGITS digits; None when it is not one (Chinese numerals are not read: the
+    hint asks for digits)."""
+    if not s.isdecimal():  # not isdigit(): "፩" is a digit int() does not take
+        return None
+    return int(s) if len(s) <= MAX_DIGITS else TOO_LONG
+
+
 def _number(s: str) -> int | None:
     m = _UNIT.match(s)
-    return int(m.group(1)) if m else None
+    return _to_int(m.group(1)) if m else None
+
+
+def _no_such_choice(k: int) -> str:
+    return "数字太长，没有这一项。" if k == TOO_LONG else f"没有第 {k} 项。"
 
 
 def _parse_enum(q: dict[str, Any], s: str) -> Any:
@@ -100,13 +117,13 @@ def _parse_enum(q: dict[str, Any], s: str) -> Any:
     for c in choices:  # the label typed out in full works too
         if s == normalise(c["label"]):
             return c["value"]
-    if not s.isdigit():
+    k = _to_int(s)
+    if k is None:
         raise BadAnswer(hint)
-    k = int(s)
     if k == 0 and q["nullable"]:
         return None
     if not 1 <= k <= n:
-        raise BadAnswer(f"没有第 {k} 项。{hint}")
+        raise BadAnswer(f"{_no_such_choice(k)}{hint}")
     return choices[k - 1]["value"]
 
 
@@ -116,14 +133,13 @@ def _parse_multi(q: dict[str, Any], s: str) -> list[str]:
     hint = f"请回复 1 到 {n} 之间的数字，多个用空格或逗号隔开；都没有请回复 0。"
     if s in NONE_WORDS or s == "0":
         return []
-    parts = [p for p in _SEPARATORS.split(s) if p]
-    if not parts or not all(p.isdigit() for p in parts):
+    numbers = [_to_int(p) for p in _SEPARATORS.split(s) if p]
+    if not numbers or None in numbers:
         raise BadAnswer(hint)
     picked: list[str] = []
-    for p in parts:
-        k = int(p)
+    for k in numbers:
         if not 1 <= k <= n:
-            raise BadAnswer(f"没有第 {k} 项。{hint}")
+            raise BadAnswer(f"{_no_such_choice(k)}{hint}")
         value = choices[k - 1]["value"]
         if value not in picked:
             picked.append(value)
@@ -141,7 +157,7 @@ def _parse_year(q: dict[str, Any], s: str) -> int | None:
     if k == 0 and q["nullable"]:
         return None
     if not lo <= k <= hi:
-        raise BadAnswer(f"{k} 不是有效的年份。{hint}")
+        raise BadAnswer(f"{'这个数' if k == TOO_LONG else f'{k} '}不是有效的年份。{hint}")
     return k
 
 
@@ -159,7 +175,7 @@ def _parse_int(q: dict[str, Any], s: str) -> int | None:
             raise BadAnswer(f"{what}不能是负数。{hint}")
         raise BadAnswer(f"请用数字回复{what}：{hint.removeprefix('请回复 ')}")
     if not lo <= k <= hi:
-        raise BadAnswer(f"{k} 超出了范围。{hint}")
+        raise BadAnswer(f"{'数字太长，' if k == TOO_LONG else f'{k} '}超出了范围。{hint}")
     return k
 
 
