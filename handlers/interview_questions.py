@@ -91,16 +91,45 @@ def parse(q: dict[str, Any], text: str) -> Any:
 
 def _to_int(s: str) -> int | None:
     """A whole number typed in decimal digits (any script); TOO_LONG when it has more
-    than MAX_DIGITS digits; None when it is not one (Chinese numerals are not read: the
-    hint asks for digits)."""
+    than MAX_DIGITS digits; None when it is not one."""
     if not s.isdecimal():  # not isdigit(): "፩" is a digit int() does not take
         return None
     return int(s) if len(s) <= MAX_DIGITS else TOO_LONG
 
 
+_CN_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5,
+              "六": 6, "七": 7, "八": 8, "九": 9}
+_CN_UNIT = re.compile(r"^([〇零一二两三四五六七八九十百]+)\s*(年|项|个)?$")
+
+
+def _chinese_number(s: str) -> int | None:
+    """A number in Chinese numerals, as people type years and counts: 十, 十五, 二十三,
+    两, 一百零五, or digit by digit for a year (二〇一五); None when it is not one."""
+    if "十" not in s and "百" not in s:  # digit by digit
+        return _to_int("".join(str(_CN_DIGITS[c]) for c in s))
+    value, digit = 0, None
+    for c in s:
+        if c == "百":
+            if digit is None or value:
+                return None
+            value, digit = digit * 100, None
+        elif c == "十":
+            if value % 100:
+                return None  # a second 十
+            value, digit = value + (1 if digit is None else digit) * 10, None
+        elif digit:  # two digits in a row ("二三十"); after 零 ("一百零五") one may follow
+            return None
+        else:
+            digit = _CN_DIGITS[c]
+    return value + (digit or 0)
+
+
 def _number(s: str) -> int | None:
     m = _UNIT.match(s)
-    return _to_int(m.group(1)) if m else None
+    if m:
+        return _to_int(m.group(1))
+    m = _CN_UNIT.match(s)
+    return _chinese_number(m.group(1)) if m else None
 
 
 def _no_such_choice(k: int) -> str:

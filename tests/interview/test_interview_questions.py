@@ -59,11 +59,28 @@ def test_years(text, value):
 
 @pytest.mark.parametrize("text, match", [
     ("61", "超出了范围"), ("400", "超出了范围"), ("-1", "负数"), ("a", "请用数字"),
-    ("1.5", "请用数字"), ("十", "请用数字"), ("无", "请用数字"),
+    ("1.5", "请用数字"), ("十十", "请用数字"), ("二三十", "请用数字"), ("好几年", "请用数字"),
+    ("无", "请用数字"), ("六十一", "61 超出了范围"),
 ])
 def test_bad_years(text, match):
     with pytest.raises(BadAnswer, match=match):
         parse(QUESTIONS["years_professional_work"], text)
+
+
+@pytest.mark.parametrize("text, value", [
+    ("十", 10), ("十年", 10), ("十五", 15), ("二十三年", 23), ("两年", 2), ("三十", 30),
+    ("零", 0), ("六十", 60),
+])
+def test_years_in_chinese_numerals(text, value):
+    """People type 十年 as readily as 10年: it was refused ("请用数字")."""
+    assert parse(QUESTIONS["years_professional_work"], text) == value
+
+
+def test_a_year_in_chinese_numerals():
+    q = QUESTIONS["blacklisted_year"]
+    assert parse(q, "二〇一六") == 2016 and parse(q, "二零一六年") == 2016
+    with pytest.raises(BadAnswer):
+        parse(q, "两千零一十六")  # 千 is not read: the hint asks for a year like 2016
 
 
 def test_a_nullable_count_takes_none_and_zero():

@@ -104,7 +104,7 @@ async def test_bad_choice_gets_a_hint_and_the_same_question(service, sim_for, te
     ("400", "400 超出了范围"),
     ("61", "61 超出了范围"),
     ("-3", "不能是负数"),
-    ("十年", "请用数字"),
+    ("好几年", "请用数字"),
     ("x", "请用数字"),
 ])
 async def test_bad_years_get_a_hint_and_nothing_is_lost(service, sim_for, text, hint):
