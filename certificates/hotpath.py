@@ -24,7 +24,9 @@ otherwise changing) a certificate calls `invalidate`, which drops the local entr
 bumps a generation counter in the store; every process polls that counter every
 `interval` seconds and empties its cache when it moved. So a revocation shows at once in
 the process that made it and within about 0.1 s everywhere else; `ttl` is the backstop
-if the store is unreachable.
+if the store is unreachable. A database read that was already under way when the cache
+was emptied must not refill it with what it read (the record as it was before the
+revocation): loaders take `epoch` before reading and store with `put_if_current`.
 """
 
 from __future__ import annotations
@@ -200,6 +202,15 @@ class LocalRecords:
         self.size = size
         self._records: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._generation: bytes | None = None
+        self.epoch = 0  # bumped whenever entries are dropped for being out of date
+
+    def put_if_current(self, epoch: int, public_id: str, value: Any) -> bool:
+        """`put`, unless something was invalidated since `epoch` was read (the value
+        may then predate the change); True if stored."""
+        if epoch != self.epoch:
+            return False
+        self.put(public_id, value)
+        return True
 
     def get(self, public_id: str) -> Any | None:
         entry = self._records.get(public_id)
@@ -218,6 +229,7 @@ class LocalRecords:
 
     async def invalidate(self, public_id: str) -> None:
         """Forget `public_id` here now, and everywhere at the next poll."""
+        self.epoch += 1
         self._records.pop(public_id, None)
         await self.store.incr(GENERATION_KEY)
 
@@ -226,5 +238,6 @@ class LocalRecords:
         generation = await self.store.get(GENERATION_KEY)
         if generation != self._generation:
             if self._generation is not None or generation is not None:
+                self.epoch += 1
                 self._records.clear()
             self._generation = generation

@@ -92,6 +92,7 @@ __all__ = [
     "BLACKLIST_YEARS",
     "CertificateService",
     "VerifiedTokenCache",
+    "CertificateGone",
     "CommitteeProblem",
     "IssueRefused",
     "RevocationProblem",
@@ -152,6 +153,11 @@ class CommitteeProblem(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class CertificateGone(LookupError):
+    """The certificate was deleted from the database after its record was cached: answer
+    as for an unknown token (查无此证), never with a server error."""
 
 
 class RevocationProblem(ValueError):
@@ -586,10 +592,14 @@ class CertificateService:
         return await self.loads.load(public_id)
 
     async def _load_and_cache(self, public_ids: list[str]) -> dict[str, dict[str, Any]]:
+        # Cached only if nothing was invalidated while the query ran: a read that began
+        # before a revocation committed would otherwise keep the certificate "valid"
+        # here for RECORD_TTL after every process had dropped it.
+        epoch = self.records.epoch
         found = await self._load_pairs(public_ids)
-        put = self.records.put
         for public_id, pair in found.items():
-            put(public_id, pair)
+            if not self.records.put_if_current(epoch, public_id, pair):
+                break
         return {k: pair[0] for k, pair in found.items()}
 
     async def forget_record(self, public_id: str) -> None:
@@ -634,11 +644,31 @@ class CertificateService:
             except Exception:
                 log.exception("certificate cache/counter sync failed; retrying")
 
+    async def gone(self, certificate_id: int, public_id: str | None) -> CertificateGone:
+        """The certificate `certificate_id` no longer exists: drop its cached record
+        everywhere and return the error for the caller to raise."""
+        if public_id is not None:
+            await self.forget_record(public_id)
+        return CertificateGone(certificate_id)
+
+    async def certificate(self, outcome: VerifyOutcome) -> Certificate:
+        """The certificate a genuine verdict named, or CertificateGone if it was deleted
+        since its record was cached."""
+        assert outcome.certificate_id is not None
+        cert = await Certificate.get_or_none(id=outcome.certificate_id)
+        if cert is None:
+            raise await self.gone(outcome.certificate_id, outcome.verdict.public_id)
+        return cert
+
     async def holder_matches(self, certificate_id: int, *, name: str | None = None,
-                             id_number: str | None = None) -> bool:
+                             id_number: str | None = None,
+                             public_id: str | None = None) -> bool:
         """Is `name` (or `id_number`) the holder's? Compared against the keyed hashes in
-        constant time; the clear value is neither stored nor logged."""
-        cert = await Certificate.get(id=certificate_id).select_related("person")
+        constant time; the clear value is neither stored nor logged. CertificateGone if
+        the certificate (public id `public_id`) was deleted meanwhile."""
+        cert = await Certificate.filter(id=certificate_id).select_related("person").first()
+        if cert is None:
+            raise await self.gone(certificate_id, public_id)
         if id_number is not None:
             return self.cipher.id_number_matches(id_number, cert.person.id_number_hash)
         return self.cipher.name_matches(name or "", cert.person.name_hash)

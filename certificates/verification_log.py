@@ -15,6 +15,7 @@ import logging
 from datetime import UTC, datetime
 
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 
 from certificates.importer import insert_many
 from models import Certificate, VerificationEvent
@@ -58,16 +59,28 @@ class VerificationLog:
             entries, self._buffer = self._buffer, []
             if not entries:
                 return 0
+            written = 0
             try:
                 for i in range(0, len(entries), 1000):
-                    await insert_many(
-                        connections.get("default"), VerificationEvent._meta.db_table, _COLUMNS,
-                        entries[i : i + 1000],
-                    )
+                    chunk = entries[i : i + 1000]
+                    try:
+                        await self._insert(chunk)
+                    except IntegrityError:
+                        # A certificate deleted since it was verified: its entries keep
+                        # no certificate (as ON DELETE SET NULL does for older ones).
+                        # Retrying them unchanged would fail forever and hold back
+                        # every later entry.
+                        await self._insert(await _without_deleted(chunk))
+                    written += len(chunk)
             except Exception:
-                self._buffer[:0] = entries  # keep them for the next try
+                self._buffer[:0] = entries[written:]  # keep them for the next try
                 raise
             return len(entries)
+
+    @staticmethod
+    async def _insert(chunk: list[_Entry]) -> None:
+        await insert_many(connections.get("default"), VerificationEvent._meta.db_table,
+                          _COLUMNS, chunk)
 
     async def run(self) -> None:
         """Flush periodically until cancelled (then flush once more)."""
@@ -87,6 +100,13 @@ class VerificationLog:
                 await asyncio.shield(self.flush())
             except Exception:
                 log.exception("final flush of the verification log failed")
+
+
+async def _without_deleted(chunk: list[_Entry]) -> list[_Entry]:
+    """`chunk` with the ids of certificates that no longer exist set to None."""
+    ids = {e[0] for e in chunk if e[0] is not None}
+    existing = set(await Certificate.filter(id__in=list(ids)).values_list("id", flat=True))
+    return [e if e[0] is None or e[0] in existing else (None, *e[1:]) for e in chunk]
 
 
 async def history(person_id: int, *, limit: int = 20) -> list[tuple[VerificationEvent, str]]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from certificates.registry import CertificateGone
 from certificates.signing import KeyRing, SigningKeyUnavailable
 from certificates.statement import sign_verdict
 from certificates.status import LEVEL_LABELS, OBTAINED_BY_LABELS, Level, ObtainedBy, Verdict
@@ -157,8 +158,10 @@ async def match(request: web.Request) -> web.Response:
             answer = _answer(body)
         except AnswerProblem as exc:
             return _invalid(exc.field, exc.message)
-        same = await match_and_log(request, token, outcome.certificate_id, answer, "api")
+        same = await match_and_log(request, token, outcome, answer, "api")
     except RateLimited as exc:
         return rate_limited_problem(exc)
+    except CertificateGone:
+        return not_found_problem()
     return web.json_response({"matches": same, "field": answer.field},
                              headers={"Cache-Control": "no-store"})

@@ -125,14 +125,21 @@ def read_answer(text: str) -> HolderAnswer:
     return HolderAnswer("name", value)
 
 
-async def match_and_log(request: web.Request, token: str, certificate_id: int,
+async def match_and_log(request: web.Request, token: str, outcome: VerifyOutcome,
                         answer: HolderAnswer, channel: str) -> bool:
+    """The comparison's answer, logged; CertificateGone if the certificate was deleted
+    since its record was cached (callers answer as for an unknown token)."""
+    certificate_id = outcome.certificate_id
+    assert certificate_id is not None
     await enforce_match_limits(request, token)
     service = request.app[CERTS]
+    public_id = outcome.verdict.public_id
     if answer.field == "id_number":
-        same = await service.holder_matches(certificate_id, id_number=answer.value)
+        same = await service.holder_matches(certificate_id, id_number=answer.value,
+                                            public_id=public_id)
     else:
-        same = await service.holder_matches(certificate_id, name=answer.value)
+        same = await service.holder_matches(certificate_id, name=answer.value,
+                                            public_id=public_id)
     ip, agent = client(request)
     request.app[CERT_LOG].record(certificate_id, ip=ip, user_agent=agent, channel=channel,
                                  action=f"match_{'id' if answer.field == 'id_number' else 'name'}",

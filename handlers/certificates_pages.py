@@ -18,8 +18,10 @@ import hashlib
 import re
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from certificates.status import Verdict, VerificationStatus, format_date
+from certificates.registry import CertificateGone
+from certificates.status import Verdict, VerificationStatus, format_date, not_genuine
 from handlers.certificates_common import (
     AnswerProblem,
     RateLimited,
@@ -30,7 +32,6 @@ from handlers.certificates_common import (
     verify_and_log,
 )
 from handlers.certificates_keys import CERT_PAGE_CACHE, CERT_PAGES, CERTS
-from models import Certificate
 
 routes = web.RouteTableDef()
 
@@ -179,27 +180,50 @@ async def verify_page(request: web.Request) -> web.Response:
     return render(request, token, outcome.verdict)
 
 
+UNREADABLE_FORM = "无法读取提交的内容，请在本页输入框中重新输入持证人的全名或身份证号码。"
+
+
+async def _form_answer(request: web.Request) -> str | None:
+    """The form's `answer` field; None when the body cannot be read as a form (not
+    UTF-8, an unknown charset, broken multipart): a 4xx for the caller, not a 500."""
+    try:
+        form = await request.post()
+    except (ValueError, LookupError, AssertionError, HttpProcessingError):
+        return None  # UnicodeDecodeError is a ValueError; bad multipart headers: the last
+    return str(form.get("answer") or "")
+
+
+def _not_found(request: web.Request, token: str) -> web.Response:
+    """The 查无此证 page, e.g. for a certificate deleted after its record was cached."""
+    return render(request, token, not_genuine(request.app[CERTS].today(), "record_not_found"))
+
+
 @routes.post("/v/{token}")
 async def match_page(request: web.Request) -> web.Response:
     """The employer's "is the holder X?" form: answers 一致 / 不一致 only."""
     token = request.match_info["token"]
-    form = await request.post()
     try:
+        # Rate limits and the verdict first: the body is only read for a genuine token.
         outcome = await verify_and_log(request, token, "page", comparing=True)
         if outcome.certificate_id is None:
             return render(request, token, outcome.verdict)
+        text = await _form_answer(request)
         try:
-            answer = read_answer(str(form.get("answer") or ""))
+            if text is None:
+                raise AnswerProblem("answer", UNREADABLE_FORM)
+            answer = read_answer(text)
         except AnswerProblem as exc:
             log_view(request, outcome, "page")
             return render(request, token, outcome.verdict, status=422,
                           answer={"css": "err", "text": exc.message})
-        same = await match_and_log(request, token, outcome.certificate_id, answer, "page")
+        same = await match_and_log(request, token, outcome, answer, "page")
     except RateLimited as exc:
         if exc.code == "match_rate_limited":
             return render(request, token, outcome.verdict, status=429,
                           answer={"css": "err", "text": "对该证书的核对次数过多，请一小时后再试。"})
         return _too_many(request, exc)
+    except CertificateGone:
+        return _not_found(request, token)
     what = "身份证号码" if answer.field == "id_number" else "姓名"
     text = f"一致：与持证人的{what}一致。" if same else f"不一致：与持证人的{what}不一致。"
     return render(request, token, outcome.verdict, answer={"css": "yes" if same else "no",
@@ -216,7 +240,10 @@ async def _qr(request: web.Request, fmt: str) -> web.Response:
     outcome = await service.verify(token)
     if outcome.certificate_id is None:
         raise web.HTTPNotFound(text="查无此证")
-    cert = await Certificate.get(id=outcome.certificate_id)
+    try:
+        cert = await service.certificate(outcome)
+    except CertificateGone:
+        raise web.HTTPNotFound(text="查无此证") from None
     png, svg = await service.qr_images(cert)
     headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
     if fmt == "png":
