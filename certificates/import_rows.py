@@ -267,8 +267,10 @@ class RowValidator:
             errors.append(RowError(row, field, message))
 
         values = {key: _clean(raw.get(key)) for key, _, _ in COLUMNS}
+        # One search over the whole row; only a row that has one looks cell by cell.
+        controls = has_control_chars("".join(values.values()))
         for key, label, required in COLUMNS:
-            if has_control_chars(values[key]):
+            if controls and has_control_chars(values[key]):
                 err(key, f"{label}{BAD_CHARACTERS}")
                 values[key] = without_control_chars(values[key])
             if required and not values[key] and key not in ("approved_on", "issued_on"):
