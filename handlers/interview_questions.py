@@ -124,12 +124,18 @@ def _chinese_number(s: str) -> int | None:
     return value + (digit or 0)
 
 
-def _number(s: str) -> int | None:
+def _number(s: str, units: tuple[str, ...]) -> int | None:
+    """The number of a reply, with or without a unit; None for a unit of another kind
+    (3项 to a question about years, 3年 to a count)."""
     m = _UNIT.match(s)
     if m:
-        return _to_int(m.group(1))
-    m = _CN_UNIT.match(s)
-    return _chinese_number(m.group(1)) if m else None
+        value = _to_int(m.group(1))
+    else:
+        m = _CN_UNIT.match(s)
+        if m is None:
+            return None
+        value = _chinese_number(m.group(1))
+    return value if m.group(2) in (None, *units) else None
 
 
 def _no_such_choice(k: int) -> str:
@@ -180,7 +186,7 @@ def _parse_year(q: dict[str, Any], s: str) -> int | None:
     hint = f"请回复 {lo} 到 {hi} 之间的年份；没有请回复 0。"
     if s in NONE_WORDS:
         return None
-    k = _number(s)
+    k = _number(s, ("年",))
     if k is None:
         raise BadAnswer(hint)
     if k == 0 and q["nullable"]:
@@ -198,7 +204,7 @@ def _parse_int(q: dict[str, Any], s: str) -> int | None:
         hint += "没有请回复“无”。"
         if s in NONE_WORDS:
             return None
-    k = _number(s)
+    k = _number(s, ("年",) if _unit(q) == "年" else ("项", "个"))
     if k is None:
         if s.startswith("-") and s[1:].isdigit():
             raise BadAnswer(f"{what}不能是负数。{hint}")

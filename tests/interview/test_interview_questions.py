@@ -60,7 +60,7 @@ def test_years(text, value):
 @pytest.mark.parametrize("text, match", [
     ("61", "超出了范围"), ("400", "超出了范围"), ("-1", "负数"), ("a", "请用数字"),
     ("1.5", "请用数字"), ("十十", "请用数字"), ("二三十", "请用数字"), ("好几年", "请用数字"),
-    ("无", "请用数字"), ("六十一", "61 超出了范围"),
+    ("无", "请用数字"), ("六十一", "61 超出了范围"), ("3项", "请用数字"), ("3个", "请用数字"),
 ])
 def test_bad_years(text, match):
     with pytest.raises(BadAnswer, match=match):
@@ -92,7 +92,9 @@ def test_a_nullable_count_takes_none_and_zero():
 
 def test_prize_count_goes_to_99():
     q = QUESTIONS["region_industry_first_prizes"]
-    assert parse(q, "2项") == 2 and parse(q, "99") == 99
+    assert parse(q, "2项") == 2 and parse(q, "2个") == 2 and parse(q, "99") == 99
+    with pytest.raises(BadAnswer):
+        parse(q, "2年")  # a number of years is not a count of prizes
     with pytest.raises(BadAnswer):
         parse(q, "100")
 
