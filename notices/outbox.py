@@ -151,7 +151,9 @@ async def progress(send: NoticeSend) -> Progress:
 
 
 async def requeue_unknown(send_id: int) -> int:
-    """An officer accepts the risk of a duplicate: `unknown` rows are sent again."""
+    """An officer accepts the risk of a duplicate: `unknown` rows are sent again, with a
+    fresh series of attempts (their count had run out: one transient error would fail
+    them at once). The key stays, so WeChat can still recognise a repeat."""
     return await NoticeDelivery.filter(send_id=send_id, status="unknown").update(
-        status="pending", lease_owner=None, due_ms=now_ms()
+        status="pending", lease_owner=None, due_ms=now_ms(), attempts=0
     )

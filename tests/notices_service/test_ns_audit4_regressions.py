@@ -82,3 +82,18 @@ async def test_a_claim_sent_at_once_is_not_checked_twice(quiet, monkeypatch):
     await worker.drain()
     assert checks == [["o_a4_stays"]]  # the claim-time check only
     assert (await NoticeDelivery.get(send_id=send_id)).status == "sent"
+
+
+async def test_regression_a_requeued_row_kept_its_attempts_and_failed_on_one_error(quiet):
+    """An officer's requeue of `unknown` rows starts a fresh series of attempts: the row
+    kept its count (here the maximum), so one transient error failed it at once."""
+    await add_subscriber("o_a4_requeue", "baotou", ["engineering"])
+    send_id = await broadcast(quiet, publicity())
+    row = await NoticeDelivery.get(send_id=send_id)
+    await NoticeDelivery.filter(id=row.id).update(status="unknown", attempts=6)
+    resp = await quiet.api("POST", f"/sends/{send_id}/requeue-unknown")
+    assert (await resp.json())["requeued"] == 1
+    platform = FakeWeChatControl(quiet.client.session, quiet.app[FAKE_BASE])
+    await platform.inject(TEMPLATE, errcode=-1)  # one transient error (system busy)
+    await quiet.deliver()
+    assert (await NoticeDelivery.get(id=row.id)).status == "sent"
