@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.appkeys import BACKGROUND, CLIENT, SETTINGS, STORE
+from bot.http_bodies import read_up_to
 from bot.wechat_client import WeChatAPIError
 from certificates.idcard import InvalidIdNumber, mask_name, validate_id_number
 from certificates.import_rows import ALL_LEAGUE_CITIES, BAD_CHARACTERS
@@ -200,6 +201,10 @@ async def issue(request: web.Request) -> web.Response:
     }, 201)
 
 
+def _file_too_large() -> web.Response:
+    return _errors(("file", "文件过大（最大64 MB），请拆分后分批导入"), status=413)
+
+
 @routes.post("/api/v1/admin/certificates/imports")
 @require_role()
 async def start_import(request: web.Request) -> web.Response:
@@ -207,19 +212,11 @@ async def start_import(request: web.Request) -> web.Response:
     filename = request.query.get("filename", "upload.csv")
     if len(filename) > 255 or has_control_chars(filename):
         return _errors(("filename", "文件名过长或含有控制字符，请改名后重新上传"))
-    too_large = _errors(("file", "文件过大（最大64 MB），请拆分后分批导入"), status=413)
     if request.content_length is not None and request.content_length > IMPORT_MAX_BYTES:
-        return too_large  # declared too large: refused before reading a byte of it
-    chunks, size = [], 0
-    while True:
-        chunk = await request.content.read(1 << 20)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > IMPORT_MAX_BYTES:
-            return too_large
-        chunks.append(chunk)
-    data = b"".join(chunks)
+        return _file_too_large()  # declared too large: refused before reading a byte of it
+    data = await read_up_to(request.content, IMPORT_MAX_BYTES + 1)  # chunked: one byte over
+    if len(data) > IMPORT_MAX_BYTES:
+        return _file_too_large()
     if not data:
         return _errors(("file", "请在请求体中上传 CSV 或 XLSX 文件"))
     officer = _officer(request)
