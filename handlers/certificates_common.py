@@ -133,13 +133,8 @@ async def match_and_log(request: web.Request, token: str, outcome: VerifyOutcome
     assert certificate_id is not None
     await enforce_match_limits(request, token)
     service = request.app[CERTS]
-    public_id = outcome.verdict.public_id
-    if answer.field == "id_number":
-        same = await service.holder_matches(certificate_id, id_number=answer.value,
-                                            public_id=public_id)
-    else:
-        same = await service.holder_matches(certificate_id, name=answer.value,
-                                            public_id=public_id)
+    same = await service.holder_matches(certificate_id, public_id=outcome.verdict.public_id,
+                                        **{answer.field: answer.value})  # name or id_number
     ip, agent = client(request)
     request.app[CERT_LOG].record(certificate_id, ip=ip, user_agent=agent, channel=channel,
                                  action=f"match_{'id' if answer.field == 'id_number' else 'name'}",

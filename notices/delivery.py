@@ -84,6 +84,12 @@ log = logging.getLogger("notices.delivery")
 
 RECHECK_AFTER_S = 1.0  # a claim queued longer than this is checked again before its call
 
+
+def _unsubscribed(claim: Claim) -> Outcome:
+    """The outcome of a claim whose recipient has left (退订, or no longer follows)."""
+    return Outcome(claim, "cancelled", errmsg="recipient unsubscribed")
+
+
 # sender(channel, body) -> the platform's JSON answer; raises an exception with `errcode`.
 Sender = Callable[[str, dict], Awaitable[dict]]
 
@@ -287,12 +293,11 @@ class DeliveryWorker:
             self._sends.update(await self.store.sends(missing))
         subscribed, following = await self.store.still_reachable([c.openid for c in claims])
         for claim in claims:
-            gated = self._sends[claim.send_id].requires_subscription
-            if claim.openid in following and (not gated or claim.openid in subscribed):
+            if self._reachable(claim, subscribed, following):
                 self._queued_at[claim.id] = time.monotonic()
                 self._queue.put_nowait(claim)
             else:
-                self._record(Outcome(claim, "cancelled", errmsg="recipient unsubscribed"))
+                self._record(_unsubscribed(claim))
 
     async def _send_loop(self) -> None:
         while True:
@@ -308,7 +313,7 @@ class DeliveryWorker:
                         or await self._reachable_now(claim)):
                     self._record(await self._deliver(claim))
                 else:
-                    self._record(Outcome(claim, "cancelled", errmsg="recipient unsubscribed"))
+                    self._record(_unsubscribed(claim))
             finally:
                 self._inflight -= 1
                 self._room.set()
@@ -321,6 +326,10 @@ class DeliveryWorker:
         except Exception:
             log.exception("could not re-check the recipient; sending", extra={"id": claim.id})
             return True
+        return self._reachable(claim, subscribed, following)
+
+    def _reachable(self, claim: Claim, subscribed: set[str], following: set[str]) -> bool:
+        """Still follows the account and, for a send that needs it, still subscribes."""
         gated = self._sends[claim.send_id].requires_subscription
         return claim.openid in following and (not gated or claim.openid in subscribed)
 
